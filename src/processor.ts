@@ -1,0 +1,193 @@
+/**
+ * The batch span processor: a bounded queue drained in batches by a timer or
+ * when a batch is full. Memory is capped whatever the collector does: spans
+ * beyond the cap are dropped and counted. Export failures are reported once
+ * when they start and once when exports work again, never per batch.
+ */
+import { context, type Context } from '@opentelemetry/api';
+import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelemetry/core';
+import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { SpanExporterLike } from './exporter';
+import { log, logEnabled } from './logger';
+
+/** Batch settings (`OTEL_BSP_*`). */
+export interface BatchSettings {
+  readonly scheduleDelayMs: number;
+  readonly exportTimeoutMs: number;
+  readonly maxQueueSize: number;
+  readonly maxExportBatchSize: number;
+}
+
+/** Counters, for the periodic debug summary and for tests. */
+export interface BatchStats {
+  exported: number;
+  dropped: number;
+  failed: number;
+}
+
+const SAMPLED = 1;
+const DROP_REPORT_INTERVAL_MS = 60_000;
+
+/** A span processor that batches sampled spans into one exporter. */
+export class BatchProcessor implements SpanProcessor {
+  private queue: ReadableSpan[] = [];
+  private readonly inFlight = new Set<ReadableSpan[]>();
+  private timer: NodeJS.Timeout | undefined;
+  private failing = false;
+  private droppedSinceReport = 0;
+  private lastDropReport = 0;
+  private flushWaiters: Array<() => void> = [];
+  readonly stats: BatchStats = { exported: 0, dropped: 0, failed: 0 };
+
+  constructor(
+    private readonly exporter: SpanExporterLike,
+    private readonly settings: BatchSettings,
+    private readonly target: string,
+  ) {}
+
+  onStart(_span: Span, _parentContext: Context): void {}
+
+  onEnd(span: ReadableSpan): void {
+    if ((span.spanContext().traceFlags & SAMPLED) === 0) return;
+    if (this.queue.length >= this.settings.maxQueueSize) {
+      this.drop(1);
+      return;
+    }
+    this.queue.push(span);
+    if (this.queue.length >= this.settings.maxExportBatchSize) {
+      if (this.inFlight.size === 0) this.exportBatch();
+    } else if (this.timer === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.exportBatch();
+      }, this.settings.scheduleDelayMs);
+      // Never keep the app alive just to export.
+      this.timer.unref();
+    }
+  }
+
+  private drop(n: number): void {
+    this.stats.dropped += n;
+    this.droppedSinceReport += n;
+    const now = Date.now();
+    if (now - this.lastDropReport >= DROP_REPORT_INTERVAL_MS) {
+      log.warn(
+        `dropped ${this.droppedSinceReport} span(s): the export queue is full (OTEL_BSP_MAX_QUEUE_SIZE=${this.settings.maxQueueSize}); ${this.stats.dropped} dropped in all`,
+      );
+      this.lastDropReport = now;
+      this.droppedSinceReport = 0;
+    }
+  }
+
+  /** Exports up to one batch from the queue; chains the next one when the queue is still full. */
+  private exportBatch(): void {
+    if (this.queue.length === 0) {
+      this.settle();
+      return;
+    }
+    const batch = this.queue.length <= this.settings.maxExportBatchSize ? this.queue : this.queue.slice(0, this.settings.maxExportBatchSize);
+    this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
+    this.inFlight.add(batch);
+    let finished = false;
+    const done = (result: ExportResult) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(deadline);
+      this.inFlight.delete(batch);
+      this.onResult(batch.length, result);
+      if (this.queue.length >= this.settings.maxExportBatchSize || (this.flushWaiters.length > 0 && this.queue.length > 0)) {
+        this.exportBatch();
+      } else {
+        if (this.queue.length > 0 && this.timer === undefined) {
+          this.timer = setTimeout(() => {
+            this.timer = undefined;
+            this.exportBatch();
+          }, this.settings.scheduleDelayMs);
+          this.timer.unref();
+        }
+        this.settle();
+      }
+    };
+    const deadline = setTimeout(
+      () => done({ code: ExportResultCode.FAILED, error: new Error(`export timed out after ${this.settings.exportTimeoutMs} ms`) }),
+      this.settings.exportTimeoutMs,
+    );
+    deadline.unref();
+    // The exporter's own HTTP requests must never be traced.
+    context.with(suppressTracing(context.active()), () => {
+      try {
+        this.exporter.export(batch, done);
+      } catch (err) {
+        done({ code: ExportResultCode.FAILED, error: err as Error });
+      }
+    });
+  }
+
+  private onResult(n: number, result: ExportResult): void {
+    if (result.code === ExportResultCode.SUCCESS) {
+      this.stats.exported += n;
+      if (this.failing) {
+        this.failing = false;
+        log.warn(`exporting spans to ${this.target} works again`);
+      }
+    } else {
+      this.stats.failed += n;
+      if (!this.failing) {
+        this.failing = true;
+        log.warn(
+          `cannot export spans to ${this.target} (${result.error?.message ?? 'unknown error'}); spans are dropped until it answers again`,
+        );
+      }
+    }
+    if (logEnabled('debug')) {
+      log.debug(`spans exported ${this.stats.exported}, dropped ${this.stats.dropped}, failed ${this.stats.failed}`);
+    }
+  }
+
+  private settle(): void {
+    if (this.queue.length === 0 && this.inFlight.size === 0 && this.flushWaiters.length > 0) {
+      const waiters = this.flushWaiters;
+      this.flushWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** True when spans are queued or being exported. */
+  get pending(): boolean {
+    return this.queue.length > 0 || this.inFlight.size > 0;
+  }
+
+  /** Exports everything queued; resolves when all exports (including in-flight ones) settled. */
+  forceFlush(): Promise<void> {
+    if (!this.pending) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.flushWaiters.push(resolve);
+      if (this.timer !== undefined) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
+      if (this.inFlight.size === 0) this.exportBatch();
+    });
+  }
+
+  /**
+   * Last chance at process exit, when nothing asynchronous can run: sends the
+   * queued spans and the in-flight ones (whose requests die with the process)
+   * synchronously. Returns the number of spans it could not send.
+   */
+  flushSync(timeoutMs: number): number {
+    const spans = [...this.inFlight].flat().concat(this.queue);
+    this.queue = [];
+    this.inFlight.clear();
+    if (spans.length === 0) return 0;
+    const ok = this.exporter.exportSync?.(spans, timeoutMs) ?? false;
+    if (ok) this.stats.exported += spans.length;
+    else this.stats.failed += spans.length;
+    return ok ? 0 : spans.length;
+  }
+
+  async shutdown(): Promise<void> {
+    await this.forceFlush();
+    await this.exporter.shutdown();
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Flush on the way out, then behave exactly as the app would have without
+ * the agent: natural exit, `process.exit()`, SIGTERM/SIGINT, uncaught
+ * exceptions. Every wait is bounded by the shutdown deadline.
+ */
+import { trace } from '@opentelemetry/api';
+import { log } from './logger';
+import type { BatchProcessor } from './processor';
+import { recordError } from './spans';
+
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/** Flushes all processors, resolving after at most `timeoutMs`. */
+function flushWithin(processors: readonly BatchProcessor[], timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    Promise.all(processors.map((p) => p.forceFlush().catch(() => undefined))).then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Installs the exit, signal and uncaught-exception handlers. */
+export function installShutdown(processors: readonly BatchProcessor[], timeoutMs: number): void {
+  if (processors.length === 0) return;
+  const pending = () => processors.some((p) => p.pending);
+  let flushing = false;
+
+  // Natural exit: the loop is empty, so an async flush can still run (and keeps the loop alive while it does).
+  process.on('beforeExit', () => {
+    if (flushing || !pending()) return;
+    flushing = true;
+    void flushWithin(processors, timeoutMs).then(() => {
+      flushing = false;
+    });
+  });
+
+  // process.exit() and fatal errors: nothing async runs any more, so send what is left synchronously.
+  process.on('exit', () => {
+    const started = Date.now();
+    for (const p of processors) {
+      const lost = p.flushSync(Math.max(0, timeoutMs - (Date.now() - started)));
+      if (lost > 0) log.warn(`${lost} span(s) could not be exported before exit`);
+    }
+  });
+
+  // Signals: flush, then die by the same signal unless the app has its own handler.
+  let dying = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    const appHandles = process.listenerCount(signal) > 1;
+    if (dying && !appHandles) {
+      // A second signal during the flush: stop waiting.
+      die(signal);
+      return;
+    }
+    dying = !appHandles;
+    void flushWithin(processors, timeoutMs).then(() => {
+      if (!appHandles && process.listenerCount(signal) === 1) die(signal);
+    });
+  };
+  const die = (signal: NodeJS.Signals) => {
+    process.removeListener(signal, onSignal);
+    process.kill(process.pid, signal);
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
+
+  // An uncaught exception: record it where it surfaced; if it is fatal, end that span so the exit flush sends it.
+  process.on('uncaughtExceptionMonitor', (err) => {
+    try {
+      const span = trace.getActiveSpan();
+      if (span === undefined || !span.isRecording()) return;
+      recordError(span, err);
+      if (process.listenerCount('uncaughtException') === 0) span.end();
+    } catch {
+      // never interfere with the app's own failure
+    }
+  });
+}
