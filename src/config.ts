@@ -116,7 +116,7 @@ export function readConfig(env: Env): ConfigResult {
   for (const signal of ['OTEL_METRICS_EXPORTER', 'OTEL_LOGS_EXPORTER']) {
     const v = r.str(signal);
     if (v !== undefined && v.toLowerCase() !== 'none') {
-      warnings.push(`${signal}=${v}: this agent exports traces only; ${signal} is ignored.`);
+      warnings.push(`${signal}=${quote(v)}: this agent exports traces only; ${signal} is ignored.`);
     }
   }
 
@@ -217,8 +217,7 @@ class Reader {
   }
 
   private bad(name: string, value: string, fallback: unknown, why = ''): void {
-    const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
-    this.warnings.push(`${name}=${JSON.stringify(shown)} is not valid${why ? ` (${why})` : ''}; using ${String(fallback)}.`);
+    this.warnings.push(`${name}=${quote(value)} is not valid${why ? ` (${why})` : ''}; using ${String(fallback)}.`);
   }
 
   bool(name: string, fallback: boolean): boolean {
@@ -271,7 +270,7 @@ class Reader {
       const w = raw.trim().toLowerCase();
       if (w === '') continue;
       if (!allowed.includes(w)) {
-        this.warnings.push(`${name}: unknown value ${JSON.stringify(w)} ignored; valid values: ${allowed.join(', ')}.`);
+        this.warnings.push(`${name}: unknown value ${quote(w)} ignored; valid values: ${allowed.join(', ')}.`);
         continue;
       }
       if (!out.includes(w)) out.push(w);
@@ -304,7 +303,7 @@ class Reader {
       try {
         out.push(wholeName ? new RegExp(`^(?:${s})$`, 'i') : new RegExp(s));
       } catch {
-        this.warnings.push(`${name}: ${JSON.stringify(s)} is not a valid regular expression; skipped.`);
+        this.warnings.push(`${name}: ${quote(s)} is not a valid regular expression; skipped.`);
       }
     }
     return out;
@@ -330,7 +329,7 @@ class Reader {
       }
       if (!key) {
         // Never echo the value: header entries may hold API keys.
-        this.warnings.push(`${name}: malformed entry ${JSON.stringify(entry.slice(0, Math.max(eq, 0)) || '(no key)')} skipped; expected key=value.`);
+        this.warnings.push(`${name}: malformed entry ${quote(entry.slice(0, Math.max(eq, 0)) || '(no key)')} skipped; expected key=value.`);
         continue;
       }
       out[key] = value ?? '';
@@ -396,7 +395,7 @@ class Reader {
         const w = raw.trim().toLowerCase();
         if (w === '') continue;
         if (all.includes(w)) out.push(w);
-        else this.warnings.push(`${name}: unknown instrumentation ${JSON.stringify(w)} ignored; valid names: ${all.join(', ')}.`);
+        else this.warnings.push(`${name}: unknown instrumentation ${quote(w)} ignored; valid names: ${all.join(', ')}.`);
       }
       return out;
     };
@@ -410,7 +409,7 @@ class Reader {
     const known = ['http', 'http/dup', 'database', 'database/dup'];
     for (const w of words) {
       if (!known.includes(w)) {
-        this.warnings.push(`OTEL_SEMCONV_STABILITY_OPT_IN: unknown value ${JSON.stringify(w)} ignored; valid values: ${known.join(', ')}.`);
+        this.warnings.push(`OTEL_SEMCONV_STABILITY_OPT_IN: unknown value ${quote(w)} ignored; valid values: ${known.join(', ')}.`);
       }
     }
     const mode = (domain: string): SemconvMode => {
@@ -421,6 +420,11 @@ class Reader {
     };
     return { http: mode('http'), db: mode('database') };
   }
+}
+
+/** A value as shown in a warning: quoted, and cut so that a warning stays one short line. */
+function quote(value: string): string {
+  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
 }
 
 function deepFreeze<T>(o: T): T {
