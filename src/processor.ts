@@ -69,14 +69,17 @@ export class BatchProcessor implements SpanProcessor {
   private drop(n: number): void {
     this.stats.dropped += n;
     this.droppedSinceReport += n;
-    const now = Date.now();
-    if (now - this.lastDropReport >= DROP_REPORT_INTERVAL_MS) {
-      log.warn(
-        `dropped ${this.droppedSinceReport} span(s): the export queue is full (OTEL_BSP_MAX_QUEUE_SIZE=${this.settings.maxQueueSize}); ${this.stats.dropped} dropped in all`,
-      );
-      this.lastDropReport = now;
-      this.droppedSinceReport = 0;
-    }
+    if (Date.now() - this.lastDropReport >= DROP_REPORT_INTERVAL_MS) this.reportDrops();
+  }
+
+  /** Says how many spans were dropped since the last report (rate-limited by the caller). */
+  reportDrops(): void {
+    if (this.droppedSinceReport === 0) return;
+    log.warn(
+      `export queue full (OTEL_BSP_MAX_QUEUE_SIZE=${this.settings.maxQueueSize}): ${this.droppedSinceReport} span(s) dropped since the last report, ${this.stats.dropped} in all`,
+    );
+    this.lastDropReport = Date.now();
+    this.droppedSinceReport = 0;
   }
 
   /** Exports up to one batch from the queue; chains the next one when the queue is still full. */

@@ -40,6 +40,7 @@ export function installShutdown(processors: readonly BatchProcessor[], timeoutMs
   process.on('exit', () => {
     const started = Date.now();
     for (const p of processors) {
+      p.reportDrops();
       const lost = p.flushSync(Math.max(0, timeoutMs - (Date.now() - started)));
       if (lost > 0) log.warn(`${lost} span(s) could not be exported before exit`);
     }
@@ -60,6 +61,7 @@ export function installShutdown(processors: readonly BatchProcessor[], timeoutMs
     });
   };
   const die = (signal: NodeJS.Signals) => {
+    for (const p of processors) p.reportDrops();
     process.removeListener(signal, onSignal);
     process.kill(process.pid, signal);
   };
