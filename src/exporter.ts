@@ -1,12 +1,12 @@
 /**
  * The OTLP/HTTP trace exporter, built from our config (never from
- * `process.env`), plus a synchronous last-resort send used at process exit.
- * The upstream transport brings the spec's retry rules (retryable codes,
- * exponential backoff with jitter, `Retry-After`, bounded by the timeout).
+ * `process.env`): upstream's encoders, our transport (transport.ts), plus a
+ * synchronous last-resort send used at process exit.
  */
-import type { ExportResult } from '@opentelemetry/core';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { AgentConfig } from './config';
+import { HttpTransport } from './transport';
 
 /** What the span processor needs from an exporter. */
 export interface SpanExporterLike {
@@ -29,39 +29,39 @@ function serializer(otlp: Otlp): import('@opentelemetry/otlp-transformer').ISeri
   return otlp.protocol === 'http/json' ? t.JsonTraceSerializer : t.ProtobufTraceSerializer;
 }
 
-/** An OTLP exporter whose transport is created on the first export. */
+/**
+ * An OTLP exporter. The transport is created now, before any instrumentation
+ * patches `http`, so it holds node's own `request`; the encoder loads on the
+ * first export.
+ */
 export function createOtlpExporter(otlp: Otlp, version: string): SpanExporterLike {
-  let delegate: import('@opentelemetry/otlp-exporter-base').IOtlpExportDelegate<ReadableSpan[]> | undefined;
-  const init = () => {
-    const base = require('@opentelemetry/otlp-exporter-base/node-http') as typeof import('@opentelemetry/otlp-exporter-base/node-http');
-    const t = require('@opentelemetry/otlp-transformer') as typeof import('@opentelemetry/otlp-transformer');
-    const headers = { ...otlp.headers, 'Content-Type': contentType(otlp) };
-    return base.createOtlpHttpExportDelegate(
-      {
-        url: otlp.url,
-        headers: async () => headers,
-        timeoutMillis: otlp.timeoutMs,
-        concurrencyLimit: 4,
-        compression: otlp.compression,
-        agentFactory: base.httpAgentFactoryFromOptions({ keepAlive: true }),
-        userAgent: `acme-otel-agent/${version}`,
-      },
-      serializer(otlp),
-      'otlp_http_span_exporter',
-      t.TraceExporterMetricsHelper,
-      undefined,
-    );
-  };
+  const transport = new HttpTransport({
+    url: otlp.url,
+    headers: { ...otlp.headers, 'Content-Type': contentType(otlp) },
+    timeoutMs: otlp.timeoutMs,
+    gzip: otlp.compression === 'gzip',
+    userAgent: `acme-otel-agent/${version}`,
+  });
+  let encoder: ReturnType<typeof serializer> | undefined;
   return {
     export(spans, done) {
-      delegate ??= init();
-      delegate.export(spans, done);
+      encoder ??= serializer(otlp);
+      const body = encoder.serializeRequest(spans);
+      if (body === undefined) {
+        done({ code: ExportResultCode.FAILED, error: new Error('could not encode spans') });
+        return;
+      }
+      transport.send(body).then(
+        (r) => done(r.ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error(r.error) }),
+        (err: Error) => done({ code: ExportResultCode.FAILED, error: err }),
+      );
     },
     exportSync(spans, timeoutMs) {
-      return sendSync(otlp, serializer(otlp).serializeRequest(spans), timeoutMs);
+      encoder ??= serializer(otlp);
+      return sendSync(otlp, encoder.serializeRequest(spans), timeoutMs);
     },
     async shutdown() {
-      await delegate?.shutdown();
+      transport.close();
     },
   };
 }

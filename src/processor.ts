@@ -155,6 +155,11 @@ export class BatchProcessor implements SpanProcessor {
     }
   }
 
+  /** True when spans wait in the queue (not yet handed to the exporter). */
+  get queued(): boolean {
+    return this.queue.length > 0;
+  }
+
   /** True when spans are queued or being exported. */
   get pending(): boolean {
     return this.queue.length > 0 || this.inFlight.size > 0;
@@ -183,7 +188,8 @@ export class BatchProcessor implements SpanProcessor {
     this.queue = [];
     this.inFlight.clear();
     if (spans.length === 0) return 0;
-    const ok = this.exporter.exportSync?.(spans, timeoutMs) ?? false;
+    // A receiver that is already failing would only make the exit wait for nothing.
+    const ok = !this.failing && (this.exporter.exportSync?.(spans, timeoutMs) ?? false);
     if (ok) this.stats.exported += spans.length;
     else this.stats.failed += spans.length;
     return ok ? 0 : spans.length;

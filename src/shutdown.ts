@@ -24,24 +24,30 @@ function flushWithin(processors: readonly BatchProcessor[], timeoutMs: number): 
 /** Installs the exit, signal and uncaught-exception handlers. */
 export function installShutdown(processors: readonly BatchProcessor[], timeoutMs: number): void {
   if (processors.length === 0) return;
-  const pending = () => processors.some((p) => p.pending);
+  // One deadline for the whole way out, whichever path starts it.
+  let deadline: number | undefined;
+  const remaining = () => {
+    deadline ??= Date.now() + timeoutMs;
+    return Math.max(0, deadline - Date.now());
+  };
   let flushing = false;
 
   // Natural exit: the loop is empty, so an async flush can still run (and keeps the loop alive while it does).
+  // Only spans not yet handed to the exporter start a flush: in-flight exports are left to the exit flush,
+  // otherwise a receiver that never answers would bring us back here forever.
   process.on('beforeExit', () => {
-    if (flushing || !pending()) return;
+    if (flushing || !processors.some((p) => p.queued)) return;
     flushing = true;
-    void flushWithin(processors, timeoutMs).then(() => {
+    void flushWithin(processors, remaining()).then(() => {
       flushing = false;
     });
   });
 
   // process.exit() and fatal errors: nothing async runs any more, so send what is left synchronously.
   process.on('exit', () => {
-    const started = Date.now();
     for (const p of processors) {
       p.reportDrops();
-      const lost = p.flushSync(Math.max(0, timeoutMs - (Date.now() - started)));
+      const lost = p.flushSync(remaining());
       if (lost > 0) log.warn(`${lost} span(s) could not be exported before exit`);
     }
   });
@@ -56,7 +62,7 @@ export function installShutdown(processors: readonly BatchProcessor[], timeoutMs
       return;
     }
     dying = !appHandles;
-    void flushWithin(processors, timeoutMs).then(() => {
+    void flushWithin(processors, remaining()).then(() => {
       if (!appHandles && process.listenerCount(signal) === 1) die(signal);
     });
   };

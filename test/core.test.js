@@ -150,6 +150,57 @@ describe('agent core (end to end)', function () {
     assert.ok(r.stderr.split('\n').filter(Boolean).length <= 1, r.stderr);
   });
 
+  it('a blackholed collector never holds the exit beyond the shutdown deadline', async () => {
+    const net = require('node:net');
+    const sockets = [];
+    const hole = net.createServer((c) => sockets.push(c.pause()));
+    await new Promise((r) => hole.listen(0, '127.0.0.1', r));
+    const env = { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${hole.address().port}/v1/traces`, OTEL_NODE_SHUTDOWN_TIMEOUT: '1000', OTEL_EXPORTER_OTLP_TIMEOUT: '30000' };
+    try {
+      for (const EXIT of ['natural', 'process.exit']) {
+        const t0 = Date.now();
+        const r = await runFixture({ script: app, mode: 'require', env: { ...env, EXIT } }).exited;
+        const took = Date.now() - t0;
+        assert.equal(r.code, 0);
+        assert.ok(took < 3500, `${EXIT}: exit took ${took} ms with a 1000 ms deadline`);
+      }
+    } finally {
+      sockets.forEach((c) => c.destroy());
+      hole.close();
+    }
+  });
+
+  it('one warning when the collector fails and one when it is back, not one per batch', async () => {
+    const flaky = await startCollector({ status: (req) => (flaky.requests.length <= 3 ? 400 : 200) });
+    try {
+      const h = runFixture({
+        script: app,
+        mode: 'require',
+        env: { EXIT: 'sigterm-wait', EXTRA_SPANS: '8', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: flaky.tracesUrl },
+      });
+      await flaky.waitForSpans(2);
+      h.kill('SIGTERM');
+      const r = await h.exited;
+      assert.equal(r.stderr.match(/cannot export spans to/g)?.length, 1, r.stderr);
+      assert.match(r.stderr, /cannot export spans to http:\/\/127\.0\.0\.1:\d+\/v1\/traces \(HTTP 400\)/);
+      assert.equal(r.stderr.match(/works again/g)?.length, 1, r.stderr);
+    } finally {
+      await flaky.close();
+    }
+  });
+
+  it('otel-instrument runs an app with flags mapped onto OTEL_* variables', async () => {
+    const r = await runFixture({
+      script: app,
+      mode: 'cli',
+      cliFlags: ['--traces_exporter', 'otlp', '--metrics_exporter', 'none', '--service_name=from-flag', '--exporter_otlp_traces_endpoint', collector.tracesUrl],
+      env: { OTEL_SERVICE_NAME: 'from-env' },
+    }).exited;
+    assert.equal(r.code, 0, r.stderr);
+    const [span] = await collector.waitForSpans(2);
+    assert.equal(span.resource['service.name'], 'from-flag');
+  });
+
   it('OTEL_SDK_DISABLED=true: nothing is patched, no SDK, no export', async () => {
     const r = await runFixture({
       script: path.join(FIX, 'disabled.js'),
