@@ -1,7 +1,9 @@
 /**
- * The hook registry: ONE require hook (and, from `esm.ts`, one import hook)
- * for all instrumentations, dispatching by module name and semver range.
- * Every patch is guarded: a patch that throws leaves the original exports.
+ * The hook registry: ONE require hook (and, from `esm.ts`, the hooks that
+ * bring ESM `import`s to it) for all instrumentations, dispatching by module
+ * name and semver range. Every patch is guarded: a patch that throws leaves
+ * the original exports. Patching is idempotent per exports object, so a module
+ * reached both by `require` and by `import` is patched once.
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -9,6 +11,7 @@ import { Hook } from 'require-in-the-middle';
 import satisfies = require('semver/functions/satisfies');
 import type { InstrumentationDefinition, PatchTarget } from './agent';
 import type { InstrumentationName } from './config';
+import { installEsmHooks } from './esm';
 import { log, logEnabled } from './logger';
 import { REGISTRY, type RegistryEntry } from './registry';
 
@@ -16,7 +19,8 @@ import { REGISTRY, type RegistryEntry } from './registry';
 export type OnModule = (exports: unknown, name: string, basedir: string | undefined) => unknown;
 
 const loaded = new Map<RegistryEntry, InstrumentationDefinition | null>();
-const patchedBy = new Map<PatchTarget, WeakSet<object>>();
+/** Per target: exports object seen → what the loader should expose for it (itself, or the patch's replacement). */
+const patchedBy = new Map<PatchTarget, WeakMap<object, unknown>>();
 const versions = new Map<string, string>();
 
 /** Instantiates `entry`'s code once; null when loading it failed. */
@@ -109,18 +113,20 @@ function apply(
     return exports;
   }
   let done = patchedBy.get(target);
-  if (done === undefined) patchedBy.set(target, (done = new WeakSet()));
-  if (done.has(exports)) return exports;
+  if (done === undefined) patchedBy.set(target, (done = new WeakMap()));
+  // Seen before (e.g. required, then imported): the same answer as the first time, so
+  // a patch that replaced the exports hands out its replacement to every loader.
+  if (done.has(exports)) return done.get(exports);
   try {
     const replaced = target.patch(exports, version);
     const result = replaced === undefined ? exports : replaced;
-    done.add(exports);
-    if (typeof result === 'object' && result !== null) done.add(result);
+    done.set(exports, result);
+    if ((typeof result === 'object' || typeof result === 'function') && result !== null) done.set(result, result);
     if (logEnabled('debug')) log.debug(`instrumented ${what}`);
     return result;
   } catch (err) {
     log.warn(`instrumentation ${def.name}@${version} failed on ${moduleName}; it stays uninstrumented: ${(err as Error)?.message ?? err}`);
-    done.add(exports);
+    done.set(exports, exports);
     return exports;
   }
 }
@@ -143,8 +149,8 @@ function warnAboutEarlyModules(modules: readonly string[]): void {
 let installed = false;
 
 /**
- * Installs the require hook for the enabled instrumentations and enables the
- * ones that hook no module. Idempotent.
+ * Installs the require hook and the ESM hooks (see `esm.ts`) for the enabled
+ * instrumentations and enables the ones that hook no module. Idempotent.
  */
 export function installHooks(enabled: ReadonlySet<InstrumentationName>): OnModule {
   const { modules, onModule } = createDispatcher(enabled);
@@ -163,6 +169,7 @@ export function installHooks(enabled: ReadonlySet<InstrumentationName>): OnModul
   if (modules.length > 0) {
     warnAboutEarlyModules(modules.filter((m) => m !== 'http' && m !== 'https'));
     new Hook(modules, { internals: true }, onModule as (exports: any, name: string, basedir?: string) => any);
+    installEsmHooks(modules, onModule);
   }
   return onModule;
 }

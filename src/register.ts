@@ -12,10 +12,24 @@ const g = globalThis as { [kStarted]?: boolean };
 /** Package managers whose own processes we leave alone (`otel-instrument npm start` instruments the app, not npm). */
 const PACKAGE_MANAGER = /[\\/](npm|npx|yarn|yarnpkg|pnpm|pnpx|corepack)(-cli)?(\.[cm]?js)?$|[\\/]node_modules[\\/](npm|yarn|pnpm|corepack)[\\/]/;
 
+/**
+ * Whether this is Node's module-hooks thread: Node runs `--require` preloads
+ * there too once any loader is registered (e.g. `--import tsx`), and there is
+ * nothing to trace in it. Only threads without a script argument can be it,
+ * which keeps `worker_threads` out of the usual start.
+ */
+function inHooksThread(): boolean {
+  if (process.argv[1] !== undefined) return false;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const wt = require('node:worker_threads') as typeof import('node:worker_threads') & { isInternalThread?: boolean };
+  return !wt.isMainThread && (wt.isInternalThread === true || wt.parentPort === null);
+}
+
 function main(): void {
   if (g[kStarted]) return;
   g[kStarted] = true;
   try {
+    if (inHooksThread()) return;
     const { config, warnings } = readConfig(process.env);
     setLogLevel(config.logLevel);
     for (const w of warnings) log.warn(w);

@@ -25,7 +25,10 @@ function childEnv(extra) {
   return { ...env, OTEL_BSP_SCHEDULE_DELAY: '50', ...extra };
 }
 
-function commandFor({ script, args = [], mode, cliFlags = [], nodePath = process.execPath }) {
+/** The Node.js that runs fixtures: `TEST_NODE` (set by scripts/node-matrix.js), else the one running the tests. */
+const DEFAULT_NODE = process.env.TEST_NODE || process.execPath;
+
+function commandFor({ script, args = [], mode, cliFlags = [], nodePath = DEFAULT_NODE }) {
   switch (mode) {
     case 'require':
       return [nodePath, ['--require', AGENT, script, ...args]];
@@ -60,7 +63,7 @@ function commandFor({ script, args = [], mode, cliFlags = [], nodePath = process
  * @param {string[]} [options.cliFlags] flags for `otel-instrument` (mode `cli`)
  * @param {string} [options.cwd]
  * @param {number} [options.timeoutMs=20000]
- * @param {string} [options.nodePath=process.execPath]
+ * @param {string} [options.nodePath=process.env.TEST_NODE || process.execPath]
  * @returns {{
  *   child: import('node:child_process').ChildProcess,
  *   readonly stdout: string, readonly stderr: string,
@@ -188,4 +191,4 @@ async function request(url, { method = 'GET', headers, body } = {}) {
   return { status: res.status, headers: Object.fromEntries(res.headers), body: await res.text() };
 }
 
-module.exports = { runFixture, killAll, request, AGENT, AGENT_ESM, CLI, REPO };
+module.exports = { runFixture, killAll, request, AGENT, AGENT_ESM, CLI, REPO, DEFAULT_NODE };
