@@ -1,11 +1,12 @@
 /**
  * The OTLP/HTTP trace exporter, built from our config (never from
- * `process.env`): upstream's encoders, our transport (transport.ts), plus a
+ * `process.env`): our encoder (otlp-encode.ts) and transport (transport.ts), plus a
  * synchronous last-resort send used at process exit.
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { AgentConfig } from './config';
+import { encodeJson, encodeProtobuf } from './otlp-encode';
 import { HttpTransport } from './transport';
 
 /** What the span processor needs from an exporter. */
@@ -22,17 +23,13 @@ function contentType(otlp: Otlp): string {
   return otlp.protocol === 'http/json' ? 'application/json' : 'application/x-protobuf';
 }
 
-/* eslint-disable @typescript-eslint/no-require-imports */
-function serializer(otlp: Otlp): import('@opentelemetry/otlp-transformer').ISerializer<ReadableSpan[], unknown> {
-  // Loaded on first use: the encoder is a large part of the agent's start-up cost.
-  const t = require('@opentelemetry/otlp-transformer') as typeof import('@opentelemetry/otlp-transformer');
-  return otlp.protocol === 'http/json' ? t.JsonTraceSerializer : t.ProtobufTraceSerializer;
+function encoder(otlp: Otlp): (spans: ReadableSpan[]) => Uint8Array {
+  return otlp.protocol === 'http/json' ? encodeJson : encodeProtobuf;
 }
 
 /**
  * An OTLP exporter. The transport is created now, before any instrumentation
- * patches `http`, so it holds node's own `request`; the encoder loads on the
- * first export.
+ * patches `http`, so it holds node's own `request`.
  */
 export function createOtlpExporter(otlp: Otlp, version: string): SpanExporterLike {
   const transport = new HttpTransport({
@@ -42,13 +39,14 @@ export function createOtlpExporter(otlp: Otlp, version: string): SpanExporterLik
     gzip: otlp.compression === 'gzip',
     userAgent: `acme-otel-agent/${version}`,
   });
-  let encoder: ReturnType<typeof serializer> | undefined;
+  const encode = encoder(otlp);
   return {
     export(spans, done) {
-      encoder ??= serializer(otlp);
-      const body = encoder.serializeRequest(spans);
-      if (body === undefined) {
-        done({ code: ExportResultCode.FAILED, error: new Error('could not encode spans') });
+      let body: Uint8Array;
+      try {
+        body = encode(spans);
+      } catch (err) {
+        done({ code: ExportResultCode.FAILED, error: err as Error });
         return;
       }
       transport.send(body).then(
@@ -57,8 +55,7 @@ export function createOtlpExporter(otlp: Otlp, version: string): SpanExporterLik
       );
     },
     exportSync(spans, timeoutMs) {
-      encoder ??= serializer(otlp);
-      return sendSync(otlp, encoder.serializeRequest(spans), timeoutMs);
+      return sendSync(otlp, encode(spans), timeoutMs);
     },
     async shutdown() {
       transport.close();
@@ -71,8 +68,8 @@ export function createOtlpExporter(otlp: Otlp, version: string): SpanExporterLik
  * spans still queued when the app calls `process.exit()` are not lost and the
  * exit itself stays synchronous, exactly as without the agent.
  */
-function sendSync(otlp: Otlp, body: Uint8Array | undefined, timeoutMs: number): boolean {
-  if (body === undefined || timeoutMs <= 0) return false;
+function sendSync(otlp: Otlp, body: Uint8Array, timeoutMs: number): boolean {
+  if (timeoutMs <= 0) return false;
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const { gzipSync } = require('node:zlib') as typeof import('node:zlib');
   const headers: Record<string, string> = { ...otlp.headers, 'Content-Type': contentType(otlp) };
