@@ -2,7 +2,9 @@
  * The batch span processor: a bounded queue drained in batches by a timer or
  * when a batch is full. Memory is capped whatever the collector does: spans
  * beyond the cap are dropped and counted. Export failures are reported once
- * when they start and once when exports work again, never per batch.
+ * when they start and once when exports work again, never per batch; drops at
+ * most once a minute; at `debug`, a summary of spans exported, dropped and
+ * failed once a minute (when it changed) and at exit.
  */
 import { context, type Context } from '@opentelemetry/api';
 import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelemetry/core';
@@ -27,6 +29,21 @@ export interface BatchStats {
 
 const SAMPLED = 1;
 const DROP_REPORT_INTERVAL_MS = 60_000;
+/** How often drops (warn) and, at `debug`, the exported/dropped/failed summary are reported. */
+export const REPORT_INTERVAL_MS = 60_000;
+
+/** The export target as it may appear in a log line: no credentials, no query (signed URLs, API keys). */
+function shownTarget(target: string): string {
+  if (!/^https?:/i.test(target)) return target;
+  try {
+    const u = new URL(target);
+    if (u.username || u.password) u.username = u.password = 'REDACTED';
+    u.search = '';
+    return u.href;
+  } catch {
+    return '(invalid URL)';
+  }
+}
 
 /** A span processor that batches sampled spans into one exporter. */
 export class BatchProcessor implements SpanProcessor {
@@ -37,13 +54,25 @@ export class BatchProcessor implements SpanProcessor {
   private droppedSinceReport = 0;
   private lastDropReport = 0;
   private flushWaiters: Array<() => void> = [];
+  private lastSummary = '0/0/0';
+  private readonly target: string;
+  private readonly reporter: NodeJS.Timeout;
   readonly stats: BatchStats = { exported: 0, dropped: 0, failed: 0 };
 
+  /** `target` names the destination in log lines (redacted here); `reportIntervalMs` is for tests. */
   constructor(
     private readonly exporter: SpanExporterLike,
     private readonly settings: BatchSettings,
-    private readonly target: string,
-  ) {}
+    target: string,
+    reportIntervalMs = REPORT_INTERVAL_MS,
+  ) {
+    this.target = shownTarget(target);
+    // Drops that happen after the last report would otherwise wait for the next drop (or the exit) to be told.
+    this.reporter = setInterval(() => {
+      if (Date.now() - this.lastDropReport >= DROP_REPORT_INTERVAL_MS) this.reportDrops();
+      this.reportSummary(false);
+    }, reportIntervalMs).unref();
+  }
 
   onStart(_span: Span, _parentContext: Context): void {}
 
@@ -56,14 +85,25 @@ export class BatchProcessor implements SpanProcessor {
     this.queue.push(span);
     if (this.queue.length >= this.settings.maxExportBatchSize) {
       if (this.inFlight.size === 0) this.exportBatch();
-    } else if (this.timer === undefined) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.exportBatch();
-      }, this.settings.scheduleDelayMs);
-      // Never keep the app alive just to export.
-      this.timer.unref();
+    } else {
+      this.schedule();
     }
+  }
+
+  /**
+   * Arms the schedule-delay timer, unless an export is in flight (its end
+   * schedules the next one). One export at a time: a collector that hangs must
+   * not gather one pending request per schedule delay, with its spans and
+   * encoded body, beyond the queue cap.
+   */
+  private schedule(): void {
+    if (this.timer !== undefined || this.inFlight.size > 0 || this.queue.length === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.exportBatch();
+    }, this.settings.scheduleDelayMs);
+    // Never keep the app alive just to export.
+    this.timer.unref();
   }
 
   private drop(n: number): void {
@@ -88,6 +128,7 @@ export class BatchProcessor implements SpanProcessor {
       this.settle();
       return;
     }
+    if (this.inFlight.size > 0) return;
     const batch = this.queue.length <= this.settings.maxExportBatchSize ? this.queue : this.queue.slice(0, this.settings.maxExportBatchSize);
     this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
     this.inFlight.add(batch);
@@ -101,13 +142,7 @@ export class BatchProcessor implements SpanProcessor {
       if (this.queue.length >= this.settings.maxExportBatchSize || (this.flushWaiters.length > 0 && this.queue.length > 0)) {
         this.exportBatch();
       } else {
-        if (this.queue.length > 0 && this.timer === undefined) {
-          this.timer = setTimeout(() => {
-            this.timer = undefined;
-            this.exportBatch();
-          }, this.settings.scheduleDelayMs);
-          this.timer.unref();
-        }
+        this.schedule();
         this.settle();
       }
     };
@@ -142,9 +177,19 @@ export class BatchProcessor implements SpanProcessor {
         );
       }
     }
-    if (logEnabled('debug')) {
-      log.debug(`spans exported ${this.stats.exported}, dropped ${this.stats.dropped}, failed ${this.stats.failed}`);
-    }
+  }
+
+  /**
+   * At `debug`: spans exported, dropped and failed so far. Periodic calls print
+   * only when a count changed; `final` (at exit) always prints.
+   */
+  reportSummary(final: boolean): void {
+    if (!logEnabled('debug')) return;
+    const { exported, dropped, failed } = this.stats;
+    const counts = `${exported}/${dropped}/${failed}`;
+    if (!final && counts === this.lastSummary) return;
+    this.lastSummary = counts;
+    log.debug(`spans to ${this.target}${final ? ' (at exit)' : ''}: exported ${exported}, dropped ${dropped}, failed ${failed}`);
   }
 
   private settle(): void {
@@ -189,13 +234,19 @@ export class BatchProcessor implements SpanProcessor {
     this.inFlight.clear();
     if (spans.length === 0) return 0;
     // A receiver that is already failing would only make the exit wait for nothing.
-    const ok = !this.failing && (this.exporter.exportSync?.(spans, timeoutMs) ?? false);
+    let ok = false;
+    try {
+      ok = !this.failing && (this.exporter.exportSync?.(spans, timeoutMs) ?? false);
+    } catch {
+      // An encoding or spawn error at exit must not turn into an exception in the app's exit.
+    }
     if (ok) this.stats.exported += spans.length;
     else this.stats.failed += spans.length;
     return ok ? 0 : spans.length;
   }
 
   async shutdown(): Promise<void> {
+    clearInterval(this.reporter);
     await this.forceFlush();
     await this.exporter.shutdown();
   }

@@ -46,9 +46,14 @@ export function installShutdown(processors: readonly BatchProcessor[], timeoutMs
   // process.exit() and fatal errors: nothing async runs any more, so send what is left synchronously.
   process.on('exit', () => {
     for (const p of processors) {
-      p.reportDrops();
-      const lost = p.flushSync(remaining());
-      if (lost > 0) log.warn(`${lost} span(s) could not be exported before exit`);
+      try {
+        p.reportDrops();
+        const lost = p.flushSync(remaining());
+        if (lost > 0) log.warn(`${lost} span(s) could not be exported before exit`);
+        p.reportSummary(true);
+      } catch {
+        // A throw here would replace the app's exit code: telemetry is what we give up.
+      }
     }
   });
 
@@ -67,7 +72,10 @@ export function installShutdown(processors: readonly BatchProcessor[], timeoutMs
     });
   };
   const die = (signal: NodeJS.Signals) => {
-    for (const p of processors) p.reportDrops();
+    for (const p of processors) {
+      p.reportDrops();
+      p.reportSummary(true);
+    }
     process.removeListener(signal, onSignal);
     process.kill(process.pid, signal);
   };
