@@ -96,10 +96,12 @@ export class HttpTransport {
         return;
       }
       let settled = false;
-      const settle = (a: Attempt) => {
+      // Declared before `settle`, which a synchronous throw of `request()` (an invalid header) reaches first.
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (a: Attempt, keepTimer = false) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        if (!keepTimer) clearTimeout(timer);
         resolve(a);
       };
       let req: ClientRequest;
@@ -113,7 +115,7 @@ export class HttpTransport {
         settle({ ok: false, retryable: false, error: (err as Error).message });
         return;
       }
-      const timer = setTimeout(() => {
+      timer = setTimeout(() => {
         req.destroy();
         settle({ ok: false, retryable: true, error: `no answer within ${Math.round(timeoutMs)} ms` });
       }, timeoutMs);
@@ -122,18 +124,25 @@ export class HttpTransport {
       req.on('error', (err) => settle({ ok: false, retryable: true, error: err.message }));
       req.on('response', (res: IncomingMessage) => {
         const status = res.statusCode ?? 0;
-        // Drain the body (bounded by the timeout); its content is not needed for a decision.
-        res.resume();
+        // Drain the body; its content is not needed for a decision. The attempt's timer keeps
+        // running until the body is done: a receiver that never finishes a body would otherwise
+        // hold one of the agent's few sockets forever, and with all of them held no export
+        // would ever be sent again.
+        res.on('close', () => clearTimeout(timer));
         res.on('error', () => undefined);
+        res.resume();
         if (status >= 200 && status < 300) {
-          settle({ ok: true, retryable: false });
+          settle({ ok: true, retryable: false }, true);
         } else {
-          settle({
-            ok: false,
-            retryable: RETRYABLE.has(status),
-            retryAfterMs: RETRYABLE.has(status) ? parseRetryAfter(res.headers['retry-after']) : undefined,
-            error: `HTTP ${status}`,
-          });
+          settle(
+            {
+              ok: false,
+              retryable: RETRYABLE.has(status),
+              retryAfterMs: RETRYABLE.has(status) ? parseRetryAfter(res.headers['retry-after']) : undefined,
+              error: `HTTP ${status}`,
+            },
+            true,
+          );
         }
       });
       req.end(payload);
