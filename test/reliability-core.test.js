@@ -1,0 +1,188 @@
+'use strict';
+// Issue 9, the agent's own pipeline: memory bounded however the exporter
+// behaves (one export at a time, the queue cap holds), the periodic debug
+// summary, a transport that cannot be starved of sockets by a receiver that
+// never finishes its answers, and no secret of the endpoint in any log line.
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const path = require('node:path');
+const { ExportResultCode } = require('@opentelemetry/core');
+const { BatchProcessor } = require('../dist/processor');
+const { HttpTransport } = require('../dist/transport');
+const { setLogLevel } = require('../dist/logger');
+const { runFixture } = require('./helpers/run');
+const { startCollector } = require('./helpers/collector');
+
+const EXIT_APP = path.join(__dirname, 'fixtures', 'reliability', 'exit-app.js');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const span = () => ({ spanContext: () => ({ traceFlags: 1 }) });
+
+/** Collects what the agent's logger writes to stderr while `fn` runs. */
+async function captureLog(level, fn) {
+  const lines = [];
+  const write = process.stderr.write;
+  process.stderr.write = (chunk, ...rest) => {
+    if (String(chunk).startsWith('[@acme/otel-agent]')) {
+      lines.push(String(chunk).trimEnd());
+      return true;
+    }
+    return write.call(process.stderr, chunk, ...rest);
+  };
+  setLogLevel(level);
+  try {
+    await fn(lines);
+  } finally {
+    process.stderr.write = write;
+    setLogLevel('warn');
+  }
+  return lines;
+}
+
+describe('reliability: batch processor memory and reports', function () {
+  it('exports one batch at a time: a hung exporter holds one batch plus the capped queue, the rest is dropped and counted', async () => {
+    const pending = [];
+    let calls = 0;
+    const exporter = { export: (spans, done) => { calls++; pending.push(() => done({ code: ExportResultCode.SUCCESS })); }, shutdown: async () => {} };
+    const p = new BatchProcessor(exporter, { scheduleDelayMs: 1, exportTimeoutMs: 60000, maxQueueSize: 100, maxExportBatchSize: 10 }, 'test');
+    await captureLog('warn', async () => {
+      // Spans trickle in across many schedule delays, as under steady load.
+      for (let i = 0; i < 1000; i++) {
+        p.onEnd(span());
+        if (i % 20 === 0) await sleep(2);
+      }
+    });
+    assert.equal(calls, 1, 'no second export while the first hangs');
+    // At most one batch (10) in flight plus the queue (100): everything else was dropped.
+    assert.ok(p.stats.dropped >= 1000 - 10 - 100, `dropped ${p.stats.dropped}`);
+    pending.splice(0).forEach((f) => f());
+    // Once the hung export ends, the queue drains, still one batch at a time.
+    for (let i = 0; i < 100 && p.pending; i++) {
+      await sleep(2);
+      pending.splice(0).forEach((f) => f());
+    }
+    assert.equal(p.stats.exported, 1000 - p.stats.dropped);
+    await p.shutdown();
+  });
+
+  it('debug summary of exported/dropped/failed: periodic, only when it changed, not per export; always at exit', async () => {
+    let fail = false;
+    const exporter = {
+      export: (spans, done) => done({ code: fail ? ExportResultCode.FAILED : ExportResultCode.SUCCESS, error: new Error('x') }),
+      shutdown: async () => {},
+    };
+    const lines = await captureLog('debug', async () => {
+      const p = new BatchProcessor(exporter, { scheduleDelayMs: 1, exportTimeoutMs: 1000, maxQueueSize: 4, maxExportBatchSize: 1 }, 'http://c:4318/v1/traces', 150);
+      for (let i = 0; i < 6; i++) p.onEnd(span()); // 6 exports of one span each
+      await sleep(400); // two or three periods, one change
+      fail = true;
+      p.onEnd(span());
+      await sleep(250);
+      p.reportSummary(true);
+      await p.shutdown();
+    });
+    const summaries = lines.filter((l) => l.includes('exported'));
+    assert.deepEqual(summaries, [
+      '[@acme/otel-agent] debug: spans to http://c:4318/v1/traces: exported 6, dropped 0, failed 0',
+      '[@acme/otel-agent] debug: spans to http://c:4318/v1/traces: exported 6, dropped 0, failed 1',
+      '[@acme/otel-agent] debug: spans to http://c:4318/v1/traces (at exit): exported 6, dropped 0, failed 1',
+    ]);
+  });
+
+  it('no summary below debug', async () => {
+    const exporter = { export: (s, done) => done({ code: ExportResultCode.SUCCESS }), shutdown: async () => {} };
+    const lines = await captureLog('info', async () => {
+      const p = new BatchProcessor(exporter, { scheduleDelayMs: 1, exportTimeoutMs: 1000, maxQueueSize: 4, maxExportBatchSize: 1 }, 'x', 50);
+      p.onEnd(span());
+      await sleep(150);
+      p.reportSummary(true);
+      await p.shutdown();
+    });
+    assert.deepEqual(lines, []);
+  });
+
+  it('the exit summary reaches stderr at OTEL_LOG_LEVEL=debug', async () => {
+    const collector = await startCollector();
+    try {
+      const r = await runFixture({ script: EXIT_APP, mode: 'require', env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.tracesUrl, OTEL_LOG_LEVEL: 'debug' } }).exited;
+      assert.equal(r.code, 0);
+      assert.match(r.stderr, /debug: spans to http:\/\/127\.0\.0\.1:\d+\/v1\/traces \(at exit\): exported 10, dropped 0, failed 0\n/);
+      assert.equal((r.stderr.match(/exported \d+, dropped/g) || []).length, 1, 'one summary, not one per export');
+    } finally {
+      await collector.close();
+    }
+  });
+});
+
+describe('reliability: OTLP transport against misbehaving receivers', function () {
+  this.timeout(15000);
+
+  it('a receiver that sends headers but never finishes the body cannot hold the sockets forever', async () => {
+    let stall = true;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      if (stall) {
+        res.writeHead(200, { 'content-length': '100' });
+        res.write('x'); // and never the other 99 bytes
+      } else {
+        res.writeHead(200).end();
+      }
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const t = new HttpTransport({ url: `http://127.0.0.1:${server.address().port}/v1/traces`, headers: {}, timeoutMs: 400, gzip: false, userAgent: 't' });
+    try {
+      // The transport allows 4 sockets: 4 stalled answers would take them all.
+      for (let i = 0; i < 4; i++) assert.equal((await t.send(new Uint8Array(1))).ok, true);
+      await sleep(600);
+      stall = false;
+      const r = await t.send(new Uint8Array(1));
+      assert.deepEqual(r, { ok: true, error: undefined }, 'a fifth export still finds a socket');
+    } finally {
+      t.close();
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('an OTLP header value Node refuses (a newline) fails the export with a clear reason, never the app', async () => {
+    const t = new HttpTransport({ url: 'http://127.0.0.1:1/v1/traces', headers: { 'x-api-key': 'abc\ndef' }, timeoutMs: 400, gzip: false, userAgent: 't' });
+    const r = await t.send(new Uint8Array(1));
+    assert.equal(r.ok, false);
+    assert.match(r.error, /Invalid character in header content \["x-api-key"\]/);
+    assert.doesNotMatch(r.error, /abc/);
+    t.close();
+  });
+});
+
+describe('reliability: secrets of the endpoint in log lines', function () {
+  it('URL credentials, query parameters (signed URLs, keys) and OTLP header values never reach stderr, even at debug', async () => {
+    const r = await runFixture({
+      script: EXIT_APP,
+      mode: 'require',
+      env: {
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://user:hunter2@127.0.0.1:1/v1/traces?X-Amz-Signature=sig0123&api_key=key4567',
+        OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20tok8901,x-api-key=apik2345',
+        OTEL_EXPORTER_OTLP_TIMEOUT: '300',
+        OTEL_LOG_LEVEL: 'debug',
+      },
+    }).exited;
+    assert.equal(r.code, 0);
+    assert.match(r.stderr, /cannot export spans to http:\/\/REDACTED:REDACTED@127\.0\.0\.1:1\/v1\/traces \(/);
+    for (const secret of ['hunter2', 'sig0123', 'key4567', 'tok8901', 'apik2345']) assert.ok(!r.stderr.includes(secret), `${secret} leaked:\n${r.stderr}`);
+  });
+
+  it('an OTLP header value with a newline: the app runs, one warning without the value', async () => {
+    const collector = await startCollector();
+    try {
+      const r = await runFixture({
+        script: EXIT_APP,
+        mode: 'require',
+        env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.tracesUrl, OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=s3cr%0Aet99' },
+      }).exited;
+      assert.equal(r.code, 0);
+      assert.match(r.stderr, /cannot export spans to .* \(Invalid character in header content \["x-api-key"\]\)/);
+      assert.ok(!r.stderr.includes('s3cr') && !r.stderr.includes('et99'), r.stderr);
+    } finally {
+      await collector.close();
+    }
+  });
+});
