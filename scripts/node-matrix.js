@@ -3,13 +3,15 @@
 /**
  * Runs the test suite under other Node.js versions.
  *
- *   node scripts/node-matrix.js [--versions 22,24] [--install-only] [mocha args...]
+ *   node scripts/node-matrix.js [--versions 22,24] [--install-only] [--fixtures-only] [mocha args...]
  *
  * Each version (a major like `22` or an exact `22.15.0`; default `NODE_MATRIX`
  * or `22,24`) is installed once from npm as the `node-<platform>-<arch>` package
  * (which ships the binary) into `.node-versions/<version>/`, then mocha itself
  * runs under that binary with `TEST_NODE` pointing at it, so in-process tests
- * and fixture children both use it. dist/ and test/versions/ must be ready
+ * and fixture children both use it (`--fixtures-only`: mocha stays on the
+ * running Node.js and only fixture children use the version, for versions
+ * mocha itself no longer supports, e.g. 20.6). dist/ and test/versions/ must be ready
  * (`npm run build && node scripts/install-test-versions.js`, as `npm test` does);
  * `npm run test:matrix` does that first. Extra arguments go to mocha (e.g. a
  * spec file to run only part of the suite). Exits non-zero if any version fails.
@@ -25,14 +27,16 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 function parse(argv) {
   let versions = (process.env.NODE_MATRIX || '22,24').split(/[\s,]+/).filter(Boolean);
   let installOnly = false;
+  let fixturesOnly = false;
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--versions') versions = String(argv[++i] ?? '').split(',').filter(Boolean);
     else if (argv[i].startsWith('--versions=')) versions = argv[i].slice(11).split(',').filter(Boolean);
     else if (argv[i] === '--install-only') installOnly = true;
+    else if (argv[i] === '--fixtures-only') fixturesOnly = true;
     else rest.push(argv[i]);
   }
-  return { versions, installOnly, mochaArgs: rest };
+  return { versions, installOnly, fixturesOnly, mochaArgs: rest };
 }
 
 /** The npm package that ships the Node.js binary for this machine. */
@@ -59,7 +63,7 @@ function install(version) {
 }
 
 function main() {
-  const { versions, installOnly, mochaArgs } = parse(process.argv.slice(2));
+  const { versions, installOnly, fixturesOnly, mochaArgs } = parse(process.argv.slice(2));
   const mocha = path.join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
   const results = [];
   for (const version of versions) {
@@ -69,9 +73,9 @@ function main() {
       process.stdout.write(`node-matrix: ${version} -> ${actual} at ${path.relative(ROOT, bin)}\n`);
       continue;
     }
-    process.stdout.write(`\nnode-matrix: running the suite on Node.js ${actual}\n`);
+    process.stdout.write(`\nnode-matrix: running the suite on Node.js ${actual}${fixturesOnly ? ' (fixtures only)' : ''}\n`);
     const started = Date.now();
-    const r = spawnSync(bin, [mocha, ...mochaArgs], {
+    const r = spawnSync(fixturesOnly ? process.execPath : bin, [mocha, ...mochaArgs], {
       cwd: ROOT,
       stdio: 'inherit',
       env: { ...process.env, TEST_NODE: bin },

@@ -228,6 +228,22 @@ describe(`ESM (Node.js ${NODE_VERSION})`, function () {
       }
     });
 
+    it('a patch that replaces exports: import and require get the replacement, whichever comes first', async function () {
+      const r = await runFixture({ script: path.join(FIXTURES, 'replace.mjs'), mode: 'none' }).exited;
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout.match(/^results (.*)$/m)[1]), {
+        importDefault: 'replaced import-first',
+        importNamespace: 'replaced import-first',
+        importNamed: 'named (replaced)',
+        requireAfterImport: 'replaced import-first',
+        sameAfterImport: true,
+        requireFirst: 'replaced require-first',
+        importAfterRequire: 'replaced require-first',
+        sameAfterRequire: true,
+        calls: 2,
+      });
+    });
+
     it('leaves modules it does not instrument alone (live bindings, string export names, star conflicts, strict proxies)', async function () {
       if (!built('http')) this.skip();
       const expected = 'results {"live":2,"names":"kebab","star":"onlyA,onlyB","strict":42,"ready":true}';
