@@ -24,21 +24,27 @@ function owner(url) {
   return file;
 }
 
+/** Code of our agent (dist/) or of its OpenTelemetry and hook dependencies. */
+function isAgent(url) {
+  return url.includes('/dist/') && url.includes(REPO) ? !url.includes('/node_modules/') : /node_modules\/(@opentelemetry|require-in-the-middle|import-in-the-middle)\//.test(url);
+}
+
 /** Self time per function and per owner from a .cpuprofile. */
 function summarizeProfile(profile, top = 30) {
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map();
   for (const n of profile.nodes) for (const c of n.children || []) parent.set(c, n.id);
+  // Count samples rather than sum time deltas: on a busy machine a sample taken after the process was
+  // descheduled carries the whole wait, which would be charged to whatever function happened to run.
+  const interval = [...profile.timeDeltas].sort((a, b) => a - b)[profile.timeDeltas.length >> 1] || 1000;
   const selfUs = new Map();
-  for (let i = 0; i < profile.samples.length; i++) {
-    const id = profile.samples[i];
-    const dt = profile.timeDeltas[i + 1] ?? 0;
-    selfUs.set(id, (selfUs.get(id) || 0) + dt);
-  }
+  for (const id of profile.samples) selfUs.set(id, (selfUs.get(id) || 0) + interval);
   const byFn = new Map();
   const byOwner = new Map();
   let total = 0;
   let idle = 0;
+  let asyncHooks = 0;
+  const inclusive = new Map();
   for (const [id, us] of selfUs) {
     const n = nodes.get(id);
     const cf = n.callFrame;
@@ -51,18 +57,33 @@ function summarizeProfile(profile, top = 30) {
     for (let cur = id; cur !== undefined && o === null; cur = parent.get(cur)) o = owner(nodes.get(cur).callFrame.url);
     const label = o ?? (cf.functionName.startsWith('(') ? cf.functionName : 'node internals (no JS caller)');
     byOwner.set(label, (byOwner.get(label) || 0) + us);
+    if (/async_hooks|async_local_storage/.test(cf.url)) asyncHooks += us;
+    // Inclusive: each agent function once per sample, wherever it is on the stack.
+    const seen = new Set();
+    for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
+      const f = nodes.get(cur).callFrame;
+      if (!isAgent(f.url)) continue;
+      const k = `${f.functionName || '(anonymous)'} ${path.basename(f.url)}:${f.lineNumber + 1}`;
+      if (!seen.has(k)) inclusive.set(k, (inclusive.get(k) || 0) + us);
+      seen.add(k);
+    }
   }
   const busy = total - idle;
   const rows = (m) =>
     [...m.entries()].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, us]) => [k.replace(/\|/g, '\\|'), fmt(us / 1000, 0), `${fmt((100 * us) / busy, 1)}%`]);
   return [
-    `Busy ${fmt(busy / 1000, 0)} ms of ${fmt(total / 1000, 0)} ms sampled.`,
+    `${fmt(total / interval)} samples every ${fmt(interval)} µs; busy (not idle) ${fmt(busy / 1000, 0)} ms. Times below are samples × interval.`,
     '',
     '#### Self time by owner (nearest non-Node frame on the stack)',
     table(['owner', 'self ms', '% of busy'], rows(byOwner), 1),
     '',
     `#### Top ${top} functions by self time`,
     table(['function', 'self ms', '% of busy'], rows(byFn), 1),
+    '',
+    `Self time in Node's async_hooks / AsyncLocalStorage code (the context manager's machinery): ${fmt(asyncHooks / 1000, 0)} ms, ${fmt((100 * asyncHooks) / busy, 1)}% of busy.`,
+    '',
+    '#### Agent functions by inclusive time (what runs under them, app code included for wrappers)',
+    table(['function', 'inclusive ms', '% of busy'], rows(inclusive).slice(0, 20), 1),
   ].join('\n');
 }
 
