@@ -46,7 +46,8 @@ const HELP = `usage: npm run bench -- [options]      (or: node bench/run.js [opt
   --startup-runs N      runs per case for start-up times (default 10)
   --skip LIST           sections to skip, of load,startup,install
   --cores APP,LOAD      cores for the app / for load, sink and downstream (default 0,1)
-  --profile APP         only profile APP under our agent (node --cpu-prof) and summarize it
+  --profile APP[:VAR]   only profile APP (node --cpu-prof) under our agent, or under variant VAR
+                        (none, upstream, a --variant name), and summarize it
   --out DIR             where to write latest.md/.json (default bench/results)
   --quick               smoke run: 1 round, 3 s runs, 1 s warm-up, 3 start-up runs`;
 
@@ -93,7 +94,7 @@ function parseArgs(argv) {
     }
   }
   o.openDuration ??= o.duration;
-  for (const a of [...o.apps, ...(o.profile ? [o.profile] : [])]) if (!APPS[a]) throw new Error(`unknown app ${a}`);
+  for (const a of [...o.apps, ...(o.profile ? [o.profile.split(':')[0]] : [])]) if (!APPS[a]) throw new Error(`unknown app ${a}`);
   return o;
 }
 
@@ -168,7 +169,10 @@ async function main() {
     const appDef = (name) => ({ name, file: path.join(__dirname, 'apps', `${name}.js`), ...APPS[name] });
 
     if (opts.profile) {
-      const md = await profileApp(appDef(opts.profile), variants[1], { opts, cores, sinkUrl: sink.tracesUrl, outDir: opts.out });
+      const [appName, varName = 'ours'] = opts.profile.split(':');
+      const variant = variants.find((v) => v.name === varName);
+      if (!variant) throw new Error(`--profile: no variant ${varName}`);
+      const md = await profileApp(appDef(appName), variant, { opts, cores, sinkUrl: sink.tracesUrl, outDir: opts.out });
       console.log(md);
       fs.writeFileSync(path.join(opts.out, 'profile.md'), `${md}\n`);
       return;

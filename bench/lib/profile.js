@@ -107,7 +107,7 @@ async function profileApp(app, variant, { opts, cores, sinkUrl, outDir }) {
   const file = path.join(dir, name);
   const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
   return [
-    `### CPU profile: ${app.name} under ${variant.name} (${fmt(closed.rps)} req/s while profiled; exporting to ${sinkUrl})`,
+    `### CPU profile: ${app.name} under ${variant.name} (${fmt(closed.rps)} req/s while profiled${variant.preload ? `; exporting to ${sinkUrl}` : ''})`,
     `Profile: ${path.relative(REPO, file)} (open it in Chrome DevTools → Performance, or speedscope).`,
     '',
     summarizeProfile(profile),
