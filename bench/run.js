@@ -168,11 +168,20 @@ async function main() {
     const cores = opts.cores;
     const appDef = (name) => ({ name, file: path.join(__dirname, 'apps', `${name}.js`), ...APPS[name] });
 
-    if (opts.profile) {
-      const [appName, varName = 'ours'] = opts.profile.split(':');
+    // express-fetch calls a plain service on the load core; every run shares it.
+    const appEnv = {};
+    const profiled = opts.profile?.split(':');
+    if (profiled ? profiled[0] === 'express-fetch' : !opts.skip.includes('load') && opts.apps.includes('express-fetch')) {
+      downstream = start(process.execPath, [path.join(__dirname, 'apps', 'downstream.js')], { env: cleanEnvBase, cpu: cores.load });
+      appEnv.DOWNSTREAM_URL = `http://127.0.0.1:${(await downstream.waitFor(/listening (\d+)/, 10_000))[1]}/`;
+    }
+    const envFor = (v) => (v.preload ? { ...opts.env, ...appEnv } : appEnv);
+
+    if (profiled) {
+      const [appName, varName = 'ours'] = profiled;
       const variant = variants.find((v) => v.name === varName);
       if (!variant) throw new Error(`--profile: no variant ${varName}`);
-      const md = await profileApp(appDef(appName), variant, { opts, cores, sinkUrl: sink.tracesUrl, outDir: opts.out });
+      const md = await profileApp(appDef(appName), variant, { opts, cores, sinkUrl: sink.tracesUrl, outDir: opts.out, extraEnv: envFor(variant) });
       console.log(md);
       fs.writeFileSync(path.join(opts.out, 'profile.md'), `${md}\n`);
       return;
@@ -181,12 +190,6 @@ async function main() {
     const sections = [header(opts)];
     const json = { date: new Date().toISOString(), node: process.version, opts, records: [] };
     if (!opts.skip.includes('load')) {
-      if (opts.apps.includes('express-fetch')) {
-        downstream = start(process.execPath, [path.join(__dirname, 'apps', 'downstream.js')], { env: cleanEnvBase, cpu: cores.load });
-        const port = (await downstream.waitFor(/listening (\d+)/, 10_000))[1];
-        cleanEnvBase.DOWNSTREAM_URL = `http://127.0.0.1:${port}/`;
-      }
-      const extraEnv = { ...opts.env, ...(cleanEnvBase.DOWNSTREAM_URL ? { DOWNSTREAM_URL: cleanEnvBase.DOWNSTREAM_URL } : {}) };
       const rates = {};
       for (let round = 1; round <= opts.rounds; round++) {
         for (const name of opts.apps) {
@@ -194,9 +197,7 @@ async function main() {
           const order = variants.map((_, i) => variants[(i + round - 1) % variants.length]);
           for (const v of order) {
             const noAgent = v.name === 'none';
-            const rec = await runOne(appDef(name), v, {
-              opts, sink, cores, rate: opts.rate ?? rates[name], extraEnv: noAgent ? { DOWNSTREAM_URL: extraEnv.DOWNSTREAM_URL } : extraEnv,
-            });
+            const rec = await runOne(appDef(name), v, { opts, sink, cores, rate: opts.rate ?? rates[name], extraEnv: envFor(v) });
             rec.round = round;
             if (noAgent && rates[name] === undefined && rec.rate) rates[name] = rec.rate;
             json.records.push(rec);

@@ -12,6 +12,7 @@ const REPO = path.resolve(__dirname, '..', '..');
 /** Who a script URL belongs to: our agent (dist/ file), a package, the app, or Node itself. */
 function owner(url) {
   if (!url) return null;
+  if (url.startsWith('wasm://')) return 'wasm (undici llhttp parser)';
   if (url.startsWith('node:') || !url.includes('/')) return null;
   const file = url.replace(/^file:\/\//, '');
   const nm = file.lastIndexOf('/node_modules/');
@@ -88,17 +89,19 @@ function summarizeProfile(profile, top = 30) {
 }
 
 /** Runs `app` under `variant` with --cpu-prof while wrk loads it; returns markdown. */
-async function profileApp(app, variant, { opts, cores, sinkUrl, outDir }) {
+async function profileApp(app, variant, { opts, cores, sinkUrl, outDir, extraEnv }) {
   const dir = path.join(outDir, 'profiles');
   fs.mkdirSync(dir, { recursive: true });
   const name = `${app.name}-${variant.name}-${Date.now()}.cpuprofile`;
-  const env = { ...variant.env, PORT: '0', OTEL_SERVICE_NAME: `bench-${app.name}` };
+  const env = { ...variant.env, ...extraEnv, PORT: '0', OTEL_SERVICE_NAME: `bench-${app.name}` };
   const args = [...(variant.preload ? ['--require', variant.preload] : []), '--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', name, app.file];
   const proc = start(process.execPath, args, { env, cpu: cores.app });
   let closed;
   try {
     const [, port] = await proc.waitFor(/listening (\d+)/, 30_000);
     const url = `http://127.0.0.1:${port}${app.path}`;
+    const first = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+    if (first.status !== 200) throw new Error(`first request answered ${first.status}: ${(await first.text()).slice(0, 300)}`);
     await wrk(url, { seconds: opts.warmup, connections: opts.connections, cpu: cores.load });
     closed = await wrk(url, { seconds: opts.duration, connections: opts.connections, cpu: cores.load });
   } finally {
@@ -107,7 +110,7 @@ async function profileApp(app, variant, { opts, cores, sinkUrl, outDir }) {
   const file = path.join(dir, name);
   const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
   return [
-    `### CPU profile: ${app.name} under ${variant.name} (${fmt(closed.rps)} req/s while profiled${variant.preload ? `; exporting to ${sinkUrl}` : ''})`,
+    `### CPU profile: ${app.name} under ${variant.name} (${fmt(closed.rps)} req/s while profiled${closed.non2xx + closed.socketErrors ? `, ${closed.non2xx} non-2xx and ${closed.socketErrors} socket errors` : ''}${variant.preload ? `; exporting to ${sinkUrl}` : ''})`,
     `Profile: ${path.relative(REPO, file)} (open it in Chrome DevTools → Performance, or speedscope).`,
     '',
     summarizeProfile(profile),
