@@ -6,7 +6,7 @@
  * most once a minute; at `debug`, a summary of spans exported, dropped and
  * failed once a minute (when it changed) and at exit.
  */
-import { context, type Context } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { SpanExporterLike } from './exporter';
@@ -50,6 +50,7 @@ export class BatchProcessor implements SpanProcessor {
   private queue: ReadableSpan[] = [];
   private readonly inFlight = new Set<ReadableSpan[]>();
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private failing = false;
   private droppedSinceReport = 0;
   private lastDropReport = 0;
@@ -84,7 +85,13 @@ export class BatchProcessor implements SpanProcessor {
     }
     this.queue.push(span);
     if (this.queue.length >= this.settings.maxExportBatchSize) {
-      if (this.inFlight.size === 0) this.exportBatch();
+      // Export soon, but not here: onEnd runs on the app's request path (a response's 'finish').
+      if (this.inFlight.size === 0 && this.immediate === undefined) {
+        this.immediate = setImmediate(() => {
+          this.immediate = undefined;
+          this.exportBatch();
+        });
+      }
     } else {
       this.schedule();
     }
@@ -152,7 +159,7 @@ export class BatchProcessor implements SpanProcessor {
     );
     deadline.unref();
     // The exporter's own HTTP requests must never be traced.
-    context.with(suppressTracing(context.active()), () => {
+    context.with(suppressTracing(ROOT_CONTEXT), () => {
       try {
         this.exporter.export(batch, done);
       } catch (err) {

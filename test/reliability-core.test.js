@@ -72,7 +72,11 @@ describe('reliability: batch processor memory and reports', function () {
     };
     const lines = await captureLog('debug', async () => {
       const p = new BatchProcessor(exporter, { scheduleDelayMs: 1, exportTimeoutMs: 1000, maxQueueSize: 4, maxExportBatchSize: 1 }, 'http://c:4318/v1/traces', 150);
-      for (let i = 0; i < 6; i++) p.onEnd(span()); // 6 exports of one span each
+      // 6 exports of one span each (a full batch is exported on the next turn of the loop, not inside onEnd).
+      for (let i = 0; i < 6; i++) {
+        p.onEnd(span());
+        await new Promise(setImmediate);
+      }
       await sleep(400); // two or three periods, one change
       fail = true;
       p.onEnd(span());
