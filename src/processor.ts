@@ -207,11 +207,6 @@ export class BatchProcessor implements SpanProcessor {
     }
   }
 
-  /** True when spans wait in the queue (not yet handed to the exporter). */
-  get queued(): boolean {
-    return this.queue.length > 0;
-  }
-
   /** True when spans are queued or being exported. */
   get pending(): boolean {
     return this.queue.length > 0 || this.inFlight.size > 0;

@@ -32,11 +32,12 @@ export function installShutdown(processors: readonly BatchProcessor[], timeoutMs
   };
   let flushing = false;
 
-  // Natural exit: the loop is empty, so an async flush can still run (and keeps the loop alive while it does).
-  // Only spans not yet handed to the exporter start a flush: in-flight exports are left to the exit flush,
-  // otherwise a receiver that never answers would bring us back here forever.
+  // Natural exit: the loop is empty, so an async flush can still run (and keeps the loop alive while it does),
+  // for queued spans and for exports in flight (their sockets do not hold the loop: waiting here is what
+  // lets them finish instead of being sent again at exit). Once the deadline has passed, the exit flush
+  // takes over; otherwise a receiver that never answers would bring us back here forever.
   process.on('beforeExit', () => {
-    if (flushing || !processors.some((p) => p.queued)) return;
+    if (flushing || !processors.some((p) => p.pending) || remaining() === 0) return;
     flushing = true;
     void flushWithin(processors, remaining()).then(() => {
       flushing = false;
