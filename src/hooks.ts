@@ -125,9 +125,23 @@ function apply(
     if (logEnabled('debug')) log.debug(`instrumented ${what}`);
     return result;
   } catch (err) {
-    log.warn(`instrumentation ${def.name}@${version} failed on ${moduleName}; it stays uninstrumented: ${(err as Error)?.message ?? err}`);
+    // One warning per instrumentation and version, however many of its targets (internal files) do not fit.
+    log.once(
+      'warn',
+      `patch ${def.name}@${version}`,
+      `instrumentation ${def.name}@${version} failed on ${moduleName}${target.file ? '/' + target.file : ''}; it stays uninstrumented: ${messageOf(err)}`,
+    );
     done.set(exports, exports);
     return exports;
+  }
+}
+
+/** The message of anything thrown, without ever throwing (a library's getter may throw a hostile value). */
+function messageOf(err: unknown): string {
+  try {
+    return String(err instanceof Error ? err.message : err);
+  } catch {
+    return 'unknown error';
   }
 }
 
