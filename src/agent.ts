@@ -62,8 +62,50 @@ export function reportInternalError(where: string, err: unknown): number {
   const n = (failures.get(where) ?? 0) + 1;
   failures.set(where, n);
   if (n === 1) {
-    const message = err instanceof Error ? err.message : String(err);
+    let message: string;
+    try {
+      message = String(err instanceof Error ? err.message : err);
+    } catch {
+      // A hostile value (a getter or toString that throws) must not escape from here.
+      message = 'unknown error';
+    }
     log.warn(`internal error in ${where} (the app is unaffected; further errors here are not reported): ${message}`);
   }
   return n;
+}
+
+/** Failures after which a {@link guarded} function switches itself off. */
+export const MAX_FAILURES = 10;
+
+/**
+ * Wraps agent code that runs on the request path (a diagnostics-channel
+ * subscriber, a hook callback) so that nothing it throws reaches the app:
+ * the first error is reported (see {@link reportInternalError}); after
+ * `MAX_FAILURES` errors the wrapper stops calling `fn`, says so once, and
+ * calls `onSwitchOff` (e.g. to unsubscribe; run on the next tick, never while a
+ * channel is publishing). Node turns a subscriber's throw into an uncaught
+ * exception, so every subscriber should go through this.
+ */
+export function guarded<A, B>(where: string, fn: (a: A, b: B) => void, onSwitchOff?: () => void): (a: A, b: B) => void {
+  let off = false;
+  // Two fixed parameters (a channel message and its name): no arguments array per call.
+  return (a: A, b: B): void => {
+    if (off) return;
+    try {
+      fn(a, b);
+    } catch (err) {
+      if (reportInternalError(where, err) < MAX_FAILURES) return;
+      off = true;
+      log.warn(`internal errors in ${where} keep happening: switched off (the app is unaffected)`);
+      if (onSwitchOff !== undefined) {
+        process.nextTick(() => {
+          try {
+            onSwitchOff();
+          } catch {
+            // already off: the wrapper calls nothing any more
+          }
+        });
+      }
+    }
+  };
 }
