@@ -121,6 +121,26 @@ describe('reliability: collector faults under load (end to end)', function () {
   });
 });
 
+describe('reliability: natural exit with an export in flight', function () {
+  this.timeout(30000);
+  it('the collector keeps the spans at once and answers after 300 ms: every span arrives exactly once', async () => {
+    const fc = await startFaultCollector();
+    try {
+      await fc.setFault('laggy');
+      for (let i = 0; i < 4; i++) {
+        fc.inner.reset();
+        // The app ends 150 ms in: the scheduled export (50 ms) is in flight, its answer 300 ms away.
+        const r = await runFixture({ script: EXIT_APP, mode: 'require', env: { EXIT: 'linger', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: fc.tracesUrl } }).exited;
+        assert.equal(r.code, 0, r.stderr);
+        await sleep(500);
+        assert.equal(fc.inner.spans().length, 10, `run ${i}: waited for, not sent again at exit (${fc.inner.spans().length} spans)`);
+      }
+    } finally {
+      await fc.close();
+    }
+  });
+});
+
 describe('reliability: exit under a slow collector (answers after 30 s)', function () {
   this.timeout(30000);
   let fc;
