@@ -5,7 +5,7 @@
  */
 import { context, propagation, trace, type TextMapPropagator } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { CompositePropagator, W3CBaggagePropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler,
@@ -22,6 +22,7 @@ import { createConsoleExporter } from './console-exporter';
 import { createOtlpExporter, type SpanExporterLike } from './exporter';
 import { BatchProcessor } from './processor';
 import { resourceAttributes } from './resource';
+import { W3CTraceContextPropagator, withTraceOrigin } from './w3c';
 
 /** The started SDK. */
 export interface Sdk {
@@ -63,7 +64,7 @@ export function createPropagator(names: AgentConfig['propagators']): TextMapProp
         return new W3CTraceContextPropagator();
     }
   });
-  return new CompositePropagator({ propagators: list });
+  return withTraceOrigin(new CompositePropagator({ propagators: list }));
 }
 
 function exporterFor(name: 'otlp' | 'console', config: AgentConfig, version: string): SpanExporterLike {

@@ -1,0 +1,231 @@
+/**
+ * Server half of the http instrumentation: one SERVER span per request on
+ * every `http`/`https` server, framework or not.
+ *
+ * Where: `Server.prototype.emit` for the `request` event (and its
+ * `checkContinue`/`checkExpectation` variants), on both `http.Server` and
+ * `https.Server` (the latter is a `tls.Server`, not an `http.Server`). Wrapping
+ * `createServer` would miss `new http.Server()` and listeners added later with
+ * `server.on('request')`; express and fastify both end up emitting `request`
+ * on a server made by `http.createServer`/`https.createServer`, so they get
+ * their spans from here. Also `IncomingMessage`/`ServerResponse` `emit`, so
+ * that body and response events (`data`, `end`, `finish`) run in the span's
+ * context: Node emits them from the connection's context, not the request's.
+ *
+ * Excluded URLs get nothing. A request the sampler is sure to drop gets no
+ * span: what its caller sent (if anything) becomes the context it is served
+ * in, so that calls made downstream pass it on unchanged.
+ */
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type TextMapGetter } from '@opentelemetry/api';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { agent, reportInternalError } from '../agent';
+import {
+  captureHeaders,
+  captureHeadersOn,
+  httpSpans,
+  normalizeMethod,
+  outgoingHeader,
+  put,
+  putMethod,
+  putStatus,
+  redactQuery,
+  samplerDrops,
+  transportErrorType,
+  type HttpSpans,
+} from '../http-spans';
+import { attachServerState, serverState, type ServerRequestState } from '../server-span';
+import { errorType, recordError } from '../spans';
+
+/** The context an emitter's events run in (server request/response, client response). */
+export const kContext = Symbol('otel-agent.http.context');
+const kServer = Symbol('otel-agent.http.server');
+
+interface ServerState extends ServerRequestState {
+  ended: boolean;
+}
+type Bound = { [kContext]?: Context };
+type Res = ServerResponse & Bound & { [kServer]?: ServerState };
+
+const headersGetter: TextMapGetter<IncomingMessage> = {
+  keys: (req) => Object.keys(req.headers),
+  get(req, key) {
+    const v = req.headers[key];
+    // Node joins a repeated traceparent with ", " (a restart per W3C); the distinct list tells it apart.
+    if (key === 'traceparent' && typeof v === 'string' && v.includes(',')) return req.headersDistinct?.[key] ?? v;
+    return v;
+  },
+};
+
+/** Wraps an emitter's `emit` so that objects carrying a context emit in it. */
+export function wrapBoundEmit(original: (...args: any[]) => boolean) {
+  return function emit(this: unknown): boolean {
+    const ctx = (this as Bound)[kContext];
+    if (ctx === undefined) return Reflect.apply(original, this, arguments);
+    return context.with(ctx, Reflect.apply, undefined, original, this, arguments);
+  };
+}
+
+/** Wraps `Server.prototype.emit`: request listeners run inside the request's SERVER span. */
+export function wrapServerEmit(original: (...args: any[]) => boolean) {
+  return function emit(this: unknown, event: unknown, req?: IncomingMessage & Bound, res?: Res): boolean {
+    if ((event !== 'request' && event !== 'checkContinue' && event !== 'checkExpectation') || !req || !res || req[kContext]) {
+      return Reflect.apply(original, this, arguments);
+    }
+    let ctx: Context | undefined;
+    try {
+      ctx = startServerSpan(req, res);
+    } catch (err) {
+      reportInternalError('http server span', err);
+    }
+    if (ctx === undefined) return Reflect.apply(original, this, arguments);
+    try {
+      return context.with(ctx, Reflect.apply, undefined, original, this, arguments);
+    } catch (err) {
+      try {
+        onListenerThrow(req, err);
+      } catch (e) {
+        reportInternalError('http server span', e);
+      }
+      throw err;
+    }
+  };
+}
+
+function startServerSpan(req: IncomingMessage & Bound, res: Res): Context | undefined {
+  const h = httpSpans();
+  const url = req.url ?? '/';
+  for (let i = 0; i < h.excludedUrls.length; i++) if (h.excludedUrls[i]!.test(url)) return undefined;
+  if (h.neverSampled && !hasAny(req.headers, h.propagationFields)) return undefined;
+  const parent = propagation.extract(ROOT_CONTEXT, req, headersGetter);
+  let ctx = parent;
+  if (samplerDrops(h, parent)) {
+    // No span: what the caller sent passes through unchanged, so calls made while serving carry its decision.
+    if (parent === ROOT_CONTEXT) return undefined;
+  } else {
+    const method = req.method ?? 'GET';
+    const normalized = normalizeMethod(method);
+    const attributes = serverAttributes(h, req, url, method, normalized);
+    const span = agent().tracer.startSpan(normalized, { kind: SpanKind.SERVER, attributes }, parent);
+    ctx = trace.setSpan(parent, span);
+    if (span.isRecording()) {
+      const state: ServerState = { span, method: normalized, ended: false };
+      attachServerState(req, state);
+      res[kServer] = state;
+      res.on('finish', onFinish);
+      res.on('close', onClose);
+    }
+  }
+  req[kContext] = ctx;
+  res[kContext] = ctx;
+  return ctx;
+}
+
+function hasAny(headers: IncomingMessage['headers'], names: readonly string[]): boolean {
+  for (let i = 0; i < names.length; i++) if (headers[names[i]!] !== undefined) return true;
+  return false;
+}
+
+const FORWARDED_FOR = /for="?\[?([^\]";,\s]+)/i;
+
+function serverAttributes(h: HttpSpans, req: IncomingMessage, target: string, method: string, normalized: string): Attributes {
+  const a: Attributes = {};
+  const k = h.server;
+  const headers = req.headers;
+  const socket = req.socket as (IncomingMessage['socket'] & { encrypted?: boolean }) | null;
+  const scheme = socket?.encrypted ? 'https' : 'http';
+  const host = headers.host;
+  let hostname: string | undefined;
+  let port: number | undefined;
+  if (host) {
+    // "[::1]:8080", "example.com:8080", "example.com"
+    const colon = host.lastIndexOf(':');
+    const end = host.lastIndexOf(']');
+    hostname = colon > end ? host.slice(0, colon) : host;
+    port = colon > end ? Number(host.slice(colon + 1)) || undefined : undefined;
+    if (hostname.startsWith('[')) hostname = hostname.slice(1, -1);
+  } else {
+    hostname = socket?.localAddress;
+    port = socket?.localPort;
+  }
+  port ??= socket?.localPort;
+  putMethod(h, a, k, method, normalized);
+  put(a, k.scheme, scheme);
+  put(a, k.host, hostname);
+  put(a, k.port, port);
+  put(a, k.flavor, req.httpVersion);
+  put(a, k.userAgent, headers['user-agent']);
+  put(a, k.peerAddr, socket?.remoteAddress);
+  put(a, k.peerPort, socket?.remotePort);
+  const redacted = redactQuery(target);
+  if (h.old) {
+    a['http.url'] = `${scheme}://${host ?? `${hostname}:${port}`}${redacted}`;
+    a['http.target'] = redacted;
+    const length = Number(headers['content-length']);
+    if (headers['content-length'] !== undefined && Number.isSafeInteger(length)) a['http.request_content_length'] = length;
+  }
+  if (h.stable) {
+    const q = redacted.indexOf('?');
+    a['url.path'] = q === -1 ? redacted : redacted.slice(0, q);
+    if (q !== -1) a['url.query'] = redacted.slice(q + 1);
+    const xff = headers['x-forwarded-for'];
+    const fwd = headers.forwarded;
+    const client = xff ? String(xff).split(',')[0]!.trim() : fwd ? FORWARDED_FOR.exec(fwd)?.[1] : socket?.remoteAddress;
+    put(a, ['client.address'], client);
+  }
+  captureHeaders(a, h.capture.serverRequest, (name) => headers[name]);
+  return a;
+}
+
+function onFinish(this: Res): void {
+  endServerSpan(this, false);
+}
+
+function onClose(this: Res): void {
+  endServerSpan(this, true);
+}
+
+function endServerSpan(res: Res, closed: boolean): void {
+  const state = res[kServer];
+  if (state === undefined || state.ended) return;
+  state.ended = true;
+  try {
+    const h = httpSpans();
+    const { span } = state;
+    if (res.headersSent) {
+      const err = state.error;
+      putStatus(h, span, h.server, res.statusCode, 500, err === undefined ? undefined : (err as Error)?.message ?? String(err));
+      const length = Number(outgoingHeader(res, 'content-length'));
+      if (h.old && Number.isSafeInteger(length) && length >= 0) span.setAttribute('http.response_content_length', length);
+      captureHeadersOn(span, h.capture.serverResponse, (name) => outgoingHeader(res, name));
+    }
+    if (closed) {
+      // The connection closed before the response was complete (client gone, res.destroy()).
+      const err = res.errored;
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: err ? err.message : res.headersSent ? 'connection closed before the response finished' : 'connection closed before a response was sent',
+      });
+      span.setAttribute('error.type', err ? transportErrorType(err) : 'aborted');
+    }
+    span.end();
+  } catch (err) {
+    reportInternalError('http server span', err);
+  }
+}
+
+/**
+ * A request listener threw: the exception goes on the span, which is ended
+ * right away when the throw is fatal (no `uncaughtException` handler), so that
+ * the exit-time flush still sends it.
+ */
+function onListenerThrow(req: IncomingMessage, err: unknown): void {
+  const state = serverState(req) as ServerState | undefined;
+  if (state === undefined || state.ended) return;
+  state.error = err;
+  recordError(state.span, err);
+  state.span.setAttribute('error.type', errorType(err));
+  if (process.listenerCount('uncaughtException') === 0 && !process.hasUncaughtExceptionCaptureCallback()) {
+    state.ended = true;
+    state.span.end();
+  }
+}
