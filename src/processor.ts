@@ -212,6 +212,19 @@ export class BatchProcessor implements SpanProcessor {
     return this.queue.length > 0 || this.inFlight.size > 0;
   }
 
+  /**
+   * Gives up on everything queued or in flight (the process is about to die
+   * by a signal): counts it as failed and returns how many spans that is.
+   */
+  abandon(): number {
+    let n = this.queue.length;
+    for (const batch of this.inFlight) n += batch.length;
+    this.queue = [];
+    this.inFlight.clear();
+    this.stats.failed += n;
+    return n;
+  }
+
   /** Exports everything queued; resolves when all exports (including in-flight ones) settled. */
   forceFlush(): Promise<void> {
     if (!this.pending) return Promise.resolve();

@@ -75,6 +75,9 @@ export function installShutdown(processors: readonly BatchProcessor[], timeoutMs
   const die = (signal: NodeJS.Signals) => {
     for (const p of processors) {
       p.reportDrops();
+      // Said as on the other ways out: what the deadline left behind is lost, not silently.
+      const lost = p.abandon();
+      if (lost > 0) log.warn(`${lost} span(s) could not be exported before exit`);
       p.reportSummary(true);
     }
     process.removeListener(signal, onSignal);
