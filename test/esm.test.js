@@ -51,15 +51,16 @@ async function run(script, mode, paths, { env = {}, ports = 1 } = {}) {
 /** One line per span: kind, name, status, attributes and events, and its ancestors' names; sorted. */
 function signature({ spans, ports }) {
   const byId = new Map(spans.map((s) => [s.spanId, s]));
+  const text = (value) => {
+    let v = value;
+    for (const p of ports) v = v.split(`:${p}`).join(':PORT');
+    // Other ports (a closed one the fixture picked) differ per run too.
+    return v.replace(/:\d{2,5}\b/g, ':N').replace(/[\w/.-]*fixtures\/esm\/[\w.-]+\.[cm]?js/g, 'FIXTURE');
+  };
   const mask = (key, value) => {
     if (key.startsWith('code.') || key === 'exception.stacktrace') return '*';
     if (/port/.test(key) && typeof value !== 'string') return ports.includes(Number(value)) ? 'PORT' : Number(value) === 5432 ? 5432 : 'N';
-    if (typeof value === 'string') {
-      let v = value;
-      for (const p of ports) v = v.split(`:${p}`).join(':PORT');
-      return v.replace(/[\w/.-]*fixtures\/esm\/[\w.-]+\.[cm]?js/g, 'FIXTURE');
-    }
-    return value;
+    return typeof value === 'string' ? text(value) : value;
   };
   const attrs = (a) =>
     Object.keys(a)
@@ -74,7 +75,7 @@ function signature({ spans, ports }) {
   return spans
     .map((s) =>
       [
-        `${s.kind} ${s.name} ${s.status.code}${s.status.message ? ` "${s.status.message}"` : ''}`,
+        `${s.kind} ${s.name} ${s.status.code}${s.status.message ? ` "${text(s.status.message)}"` : ''}`,
         `  parent: ${ancestry(s) || '(root)'}${s.parentSpanId && !byId.has(s.parentSpanId) ? ' (remote)' : ''}`,
         `  attributes: ${attrs(s.attributes)}`,
         ...s.events.map((e) => `  event ${e.name}: ${attrs(e.attributes)}`),
