@@ -127,7 +127,7 @@ describe('reliability: natural exit with an export in flight', function () {
     const fc = await startFaultCollector();
     try {
       await fc.setFault('laggy');
-      for (let i = 0; i < 4; i++) {
+      for (let i = 0; i < 2; i++) {
         fc.inner.reset();
         // The app ends 150 ms in: the scheduled export (50 ms) is in flight, its answer 300 ms away.
         const r = await runFixture({ script: EXIT_APP, mode: 'require', env: { EXIT: 'linger', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: fc.tracesUrl } }).exited;
