@@ -109,6 +109,9 @@ async function sameAsCommonJs(name, paths, options) {
   return esmImport;
 }
 
+/** Runs `check(mode)` for --import and --require at once. */
+const bothModes = (check) => Promise.all(['import', 'require'].map((mode) => check(mode)));
+
 const server = (spans) => spans.filter((s) => s.kind === 'SERVER');
 const client = (spans) => spans.filter((s) => s.kind === 'CLIENT');
 const parentOf = (spans, s) => spans.find((p) => p.spanId === s.parentSpanId);
@@ -176,12 +179,12 @@ describe(`ESM (Node.js ${NODE_VERSION})`, function () {
 
     it('a module loaded both by import and by createRequire() is instrumented once', async function () {
       if (!built('http') || !built('express')) this.skip();
-      for (const mode of ['import', 'require']) {
+      await bothModes(async (mode) => {
         const r = await run('both-ways.mjs', mode, ['/esm/1', 'http://127.0.0.1:PORT2/cjs/2'], { ports: 2 });
         assert.match(r.stdout, /same http true same express true/, mode);
         assert.doesNotMatch(r.stderr, AGENT_WARNING, r.stderr);
         assert.deepEqual(server(r.spans).map((s) => s.name).sort(), ['GET /cjs/:id', 'GET /esm/:id'], mode);
-      }
+      });
     });
 
     it('otel-instrument covers an ESM app with the preload it injects', async function () {
@@ -194,18 +197,18 @@ describe(`ESM (Node.js ${NODE_VERSION})`, function () {
 
     it('top-level await and dynamic import()', async function () {
       if (!built('http') || !built('express')) this.skip();
-      for (const mode of ['import', 'require']) {
+      await bothModes(async (mode) => {
         const r = await run('dynamic.mjs', mode, ['/users/3']);
         assert.deepEqual(server(r.spans).map((s) => s.name), ['GET /users/:id'], mode);
-      }
+      });
     });
 
     it('an ESM app that createRequire()s its CommonJS dependency', async function () {
       if (!built('http') || !built('express')) this.skip();
-      for (const mode of ['import', 'require']) {
+      await bothModes(async (mode) => {
         const r = await run('create-require.mjs', mode, ['/users/3']);
         assert.deepEqual(server(r.spans).map((s) => s.name), ['GET /users/:id'], mode);
-      }
+      });
     });
 
     it('TypeScript compiled to ESM ("type": "module", .js), and run as .ts where Node strips types', async function () {
@@ -220,13 +223,15 @@ describe(`ESM (Node.js ${NODE_VERSION})`, function () {
       const scripts = ['ts/dist/app.js'];
       const strips = spawnSync(DEFAULT_NODE, ['-p', 'process.features.typescript || ""'], { encoding: 'utf8' }).stdout.trim();
       if (strips) scripts.push('ts/src/app.ts');
-      for (const script of scripts) {
-        for (const mode of ['import', 'require']) {
-          const r = await run(script, mode, ['/users/9'], { env: { NODE_NO_WARNINGS: '1' } });
-          assert.equal(r.responses[0].body, '{"id":"9"}');
-          assert.deepEqual(server(r.spans).map((s) => s.name), ['GET /users/:id'], `${script} ${mode}`);
-        }
-      }
+      await Promise.all(
+        scripts.map((script) =>
+          bothModes(async (mode) => {
+            const r = await run(script, mode, ['/users/9'], { env: { NODE_NO_WARNINGS: '1' } });
+            assert.equal(r.responses[0].body, '{"id":"9"}');
+            assert.deepEqual(server(r.spans).map((s) => s.name), ['GET /users/:id'], `${script} ${mode}`);
+          }),
+        ),
+      );
     });
 
     it('a patch that replaces exports: import and require get the replacement, whichever comes first', async function () {
@@ -248,14 +253,15 @@ describe(`ESM (Node.js ${NODE_VERSION})`, function () {
     it('leaves modules it does not instrument alone (live bindings, string export names, star conflicts, strict proxies)', async function () {
       if (!built('http')) this.skip();
       const expected = 'results {"live":2,"names":"kebab","star":"onlyA,onlyB","strict":42,"ready":true}';
-      const plain = await run('odd-exports.mjs', 'none', ['/']);
-      assert.match(plain.stdout, /^results .*$/m);
-      assert.equal(plain.stdout.match(/^results .*$/m)[0], expected);
-      for (const mode of ['import', 'require']) {
-        const r = await run('odd-exports.mjs', mode, ['/']);
-        assert.equal(r.stdout.match(/^results .*$/m)?.[0], expected, mode);
-        assert.equal(server(r.spans).length, 1, mode);
-      }
+      const [plain] = await Promise.all([
+        run('odd-exports.mjs', 'none', ['/']),
+        bothModes(async (mode) => {
+          const r = await run('odd-exports.mjs', mode, ['/']);
+          assert.equal(r.stdout.match(/^results .*$/m)?.[0], expected, mode);
+          assert.equal(server(r.spans).length, 1, mode);
+        }),
+      ]);
+      assert.equal(plain.stdout.match(/^results .*$/m)?.[0], expected, 'without the agent');
     });
   });
 
