@@ -1,0 +1,16 @@
+'use strict';
+// Hello world with fastify: GET /hello/:name answers { "message": "Hello, <name>!" }.
+// There is no tracing code here: the agent adds it when you start the app under it.
+//
+//   npx otel-instrument --traces_exporter console --metrics_exporter none \
+//       --service_name hello-fastify node examples/hello-fastify.js
+//   curl http://localhost:3000/hello/world
+const fastify = require('fastify')();
+
+fastify.get('/hello/:name', async (request) => {
+  return { message: `Hello, ${request.params.name}!` };
+});
+
+fastify.listen({ port: Number(process.env.PORT || 3000) }).then(() => {
+  console.log(`listening on http://localhost:${fastify.server.address().port}`);
+});
