@@ -13,8 +13,10 @@
  * running Node.js and only fixture children use the version, for versions
  * mocha itself no longer supports, e.g. 20.6). dist/ and test/versions/ must be ready
  * (`npm run build && node scripts/install-test-versions.js`, as `npm test` does);
- * `npm run test:matrix` does that first. Extra arguments go to mocha (e.g. a
- * spec file to run only part of the suite). Exits non-zero if any version fails.
+ * `npm run test:matrix` does that first. Extra arguments go to mocha; as mocha
+ * adds spec files to those of .mocharc.json, a part of the suite is run with
+ * `--no-config --require test/helpers/hooks.js --timeout 30000 test/esm.test.js ...`.
+ * Exits non-zero if any version fails.
  */
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
