@@ -76,7 +76,9 @@ function commandFor({ script, args = [], mode, cliFlags = [], nodePath = DEFAULT
 function runFixture(options) {
   const { cwd, env, timeoutMs = 20000 } = options;
   const [command, argv] = commandFor(options);
-  const child = spawn(command, argv, { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so that a forced kill also reaches what it started (otel-instrument's app),
+  // which would otherwise keep our stdout pipe open forever.
+  const child = spawn(command, argv, { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   live.add(child);
 
   let stdout = '';
@@ -96,7 +98,7 @@ function runFixture(options) {
 
   const killTimer = setTimeout(() => {
     timedOut = true;
-    child.kill('SIGKILL');
+    killGroup(child);
   }, timeoutMs);
 
   const exited = new Promise((resolve) => {
@@ -170,15 +172,24 @@ function killAll() {
   const waits = [];
   for (const child of live) {
     waits.push(new Promise((resolve) => child.once('close', resolve)));
-    child.kill('SIGKILL');
+    killGroup(child);
   }
   return Promise.all(waits).then(() => undefined);
 }
 
 // Last resort if mocha dies without running its hooks.
 process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
+  for (const child of live) killGroup(child);
 });
+
+/** SIGKILLs a fixture child and everything in its process group. */
+function killGroup(child) {
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
+}
 
 /**
  * A small `fetch` wrapper for the test process (which never loads the agent).
