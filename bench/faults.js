@@ -11,12 +11,13 @@
  * summary at exit), peak RSS, time from SIGTERM to exit, and the agent's
  * warning lines.
  *
- *   node bench/faults.js [--duration 10] [--concurrency 16] [--spans 2] [--faults refused,blackhole,...]
+ *   node bench/faults.js [--duration 10] [--concurrency 16] [--spans 2] [--faults refused,blackhole,...] [--readme]
  *   node bench/faults.js --long 600 [--fault blackhole] [--sample 10]
  *
  * --long: one long run against a dead collector, RSS sampled every --sample
  * seconds, to see that memory stays flat (a timed test could not).
- * Needs `npm run build` first. Prints a Markdown table (for the README).
+ * Needs `npm run build` first. Prints a Markdown table; --readme also writes it into README.md between
+ * the `<!-- faults:begin -->` and `<!-- faults:end -->` markers.
  */
 const { fork, spawn } = require('node:child_process');
 const http = require('node:http');
@@ -29,10 +30,14 @@ const AGENT = path.join(REPO, 'dist', 'register.js');
 const APP = path.join(REPO, 'test', 'fixtures', 'reliability', 'server-app.js');
 
 function args() {
-  const a = { duration: 10, concurrency: 16, spans: 2, faults: null, long: 0, fault: 'blackhole', sample: 10 };
+  const a = { duration: 10, concurrency: 16, spans: 2, faults: null, long: 0, fault: 'blackhole', sample: 10, readme: false };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
+    if (key === 'readme') {
+      a.readme = true;
+      continue;
+    }
     if (!(key in a)) throw new Error(`unknown option ${argv[i]}; see the header of bench/faults.js`);
     const v = argv[++i];
     a[key] = key === 'faults' ? v.split(',') : key === 'fault' ? v : Number(v);
@@ -162,12 +167,25 @@ async function table(o) {
   }
   const healthy = rows[0];
   console.log(`\nnode ${process.version}, ${o.duration} s closed loop per fault, ${o.concurrency} connections, ${o.spans} app span(s) + 1 SERVER span per request, agent defaults (queue 2048, batch 512, OTLP timeout 10 s, shutdown deadline 5 s)\n`);
-  console.log('| collector | requests served | error responses | req/s | p50 ms (× healthy) | p99 ms (× healthy) | spans received | agent: exported / dropped / failed | peak RSS MB | SIGTERM → exit | agent warnings |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  const lines = [];
+  const out = (line) => {
+    console.log(line);
+    if (line.startsWith('|')) lines.push(line);
+  };
+  out('| collector | requests served | error responses | req/s | p50 ms (× healthy) | p99 ms (× healthy) | spans received | agent: exported / dropped / failed | peak RSS MB | SIGTERM → exit | agent warnings |');
+  out('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(
+    out(
       `| ${r.fault} | ${r.served} | ${r.errors} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} (${(r.p50 / healthy.p50).toFixed(2)}) | ${r.p99.toFixed(2)} (${(r.p99 / healthy.p99).toFixed(2)}) | ${r.received} | ${r.exported} / ${r.dropped} / ${r.failed} | ${mb(r.peakRss)} | ${(r.exitMs / 1000).toFixed(1)} s (${r.exit}) | ${r.warnings.length} |`,
     );
+  }
+  if (o.readme) {
+    const file = path.join(REPO, 'README.md');
+    const text = require('node:fs').readFileSync(file, 'utf8');
+    const re = /(<!-- faults:begin -->\n)[^]*?(<!-- faults:end -->)/;
+    if (!re.test(text)) throw new Error('README.md has no <!-- faults:begin --> ... <!-- faults:end --> markers');
+    require('node:fs').writeFileSync(file, text.replace(re, `$1${lines.join('\n')}\n$2`));
+    console.log('\nREADME.md: table between the faults markers updated');
   }
   console.log('\nAgent warnings per fault:');
   for (const r of rows) for (const w of r.warnings) console.log(`- ${r.fault}: ${w.replace(/^\[@acme\/otel-agent\] warn: /, '').replace(/127\.0\.0\.1:\d+/g, 'HOST')}`);
