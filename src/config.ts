@@ -399,7 +399,12 @@ class Reader {
       }
       return out;
     };
-    const enabled = pick('OTEL_NODE_ENABLED_INSTRUMENTATIONS') ?? all;
+    let enabled = pick('OTEL_NODE_ENABLED_INSTRUMENTATIONS') ?? all;
+    if (enabled.length === 0) {
+      // Only unknown names (a typo): the default, rather than silently tracing nothing.
+      this.warnings.push(`OTEL_NODE_ENABLED_INSTRUMENTATIONS names no known instrumentation; enabling all (${all.join(', ')}).`);
+      enabled = all;
+    }
     const disabled = pick('OTEL_NODE_DISABLED_INSTRUMENTATIONS') ?? [];
     return new Set(enabled.filter((n) => !disabled.includes(n)) as InstrumentationName[]);
   }

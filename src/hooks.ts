@@ -8,7 +8,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Hook } from 'require-in-the-middle';
-import satisfies = require('semver/functions/satisfies');
 import type { InstrumentationDefinition, PatchTarget } from './agent';
 import type { InstrumentationName } from './config';
 import { installEsmHooks } from './esm';
@@ -99,6 +98,14 @@ export function createDispatcher(enabled: ReadonlySet<InstrumentationName>): { m
   return { modules: [...byModule.keys()], onModule };
 }
 
+let semverSatisfies: typeof import('semver/functions/satisfies') | undefined;
+/** semver's range check, loaded when the first package (not a builtin) is matched: 19 files off the start-up path. */
+function satisfies(version: string, range: string): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  semverSatisfies ??= require('semver/functions/satisfies') as typeof import('semver/functions/satisfies');
+  return semverSatisfies(version, range, { includePrerelease: true });
+}
+
 function apply(
   def: InstrumentationDefinition,
   target: PatchTarget,
@@ -108,7 +115,7 @@ function apply(
   builtin: boolean,
 ): unknown {
   const what = `${def.name} (${moduleName}${target.file ? '/' + target.file : ''}@${version})`;
-  if (!builtin && !satisfies(version, target.versions, { includePrerelease: true })) {
+  if (!builtin && !satisfies(version, target.versions)) {
     if (logEnabled('debug')) log.debug(`skipping ${what}: supported versions are ${target.versions}`);
     return exports;
   }

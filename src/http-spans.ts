@@ -141,8 +141,8 @@ export function putMethod(h: HttpSpans, attributes: Attributes, k: Keys, method:
   if (h.stable && normalized !== method) attributes['http.request.method_original'] = method;
 }
 
-const SIGNED_QUERY = /(?:^|[?&])(?:AWSAccessKeyId|Signature|sig|X-Goog-Signature)=/;
-const SIGNED_PARAM = /([?&](?:AWSAccessKeyId|Signature|sig|X-Goog-Signature)=)[^&#]*/g;
+const SIGNED_QUERY = /(?:^|[?&])(?:AWSAccessKeyId|Signature|sig|X-Goog-Signature|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=/;
+const SIGNED_PARAM = /([?&](?:AWSAccessKeyId|Signature|sig|X-Goog-Signature|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&#]*/g;
 
 /** A path or URL with the values of signing query parameters replaced by `REDACTED`. */
 export function redactQuery(pathOrUrl: string): string {

@@ -170,6 +170,9 @@ describe('readConfig (pure env → config)', () => {
     assert.deepEqual([...read({ OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,pg' }).config.instrumentations], ['http', 'pg']);
     assert.deepEqual([...read({ OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,pg', OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'pg' }).config.instrumentations], ['http']);
     assert.deepEqual([...read({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'fetch, express' }).config.instrumentations], ['http', 'fastify', 'pg']);
+    const typo = read({ OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'htpp' });
+    assert.deepEqual([...typo.config.instrumentations].sort(), ['express', 'fastify', 'fetch', 'http', 'pg']);
+    assert.match(typo.warnings[1], /names no known instrumentation; enabling all/);
     const r = read({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'mysql' });
     assert.match(r.warnings[0], /unknown instrumentation "mysql" ignored; valid names: http, fetch, express, fastify, pg/);
   });
