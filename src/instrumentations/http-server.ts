@@ -16,6 +16,7 @@
  * span: what its caller sent (if anything) becomes the context it is served
  * in, so that calls made downstream pass it on unchanged.
  */
+import type { EventEmitter } from 'node:events';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type TextMapGetter } from '@opentelemetry/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { agent, reportInternalError } from '../agent';
@@ -58,9 +59,12 @@ const headersGetter: TextMapGetter<IncomingMessage> = {
 
 /** Wraps an emitter's `emit` so that objects carrying a context emit in it. */
 export function wrapBoundEmit(original: (...args: any[]) => boolean) {
-  return function emit(this: unknown): boolean {
+  return function emit(this: unknown, event: string | symbol): boolean {
     const ctx = (this as Bound)[kContext];
-    if (ctx === undefined) return Reflect.apply(original, this, arguments);
+    // Entering a context costs an AsyncLocalStorage run: skip it when nobody listens or it is already current.
+    if (ctx === undefined || (this as EventEmitter).listenerCount(event) === 0 || context.active() === ctx) {
+      return Reflect.apply(original, this, arguments);
+    }
     return context.with(ctx, Reflect.apply, undefined, original, this, arguments);
   };
 }
