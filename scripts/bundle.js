@@ -1,21 +1,23 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * Replaces dist/register.js (tsc's output) with one bundled file holding the
- * agent and its runtime libraries. Why: on a slow machine, Node spent most of
+ * Replaces dist/start.js (tsc's output) with one bundled file holding the
+ * agent and its runtime libraries. dist/register.js, the preload, stays tiny:
+ * it reads the config and requires start.js only when the agent is enabled,
+ * so OTEL_SDK_DISABLED=true parses next to nothing. Why: on a slow machine, Node spent most of
  * the agent's start-up resolving and reading ~170 small files; one file loads
  * in about half the time, and the ESM builds of the OpenTelemetry packages
  * let the bundler drop the unused semantic-conventions constants (~10 MB on
- * disk). The other dist/ files stay as tsc wrote them (the CLI, exit-send, and
- * the modules unit tests load one by one).
+ * disk). The other dist/ files stay as tsc wrote them (the entry, the CLI,
+ * exit-send, and the modules unit tests load one by one).
  */
 const path = require('node:path');
 const esbuild = require('esbuild');
 
 const dist = path.join(__dirname, '..', 'dist');
 esbuild.buildSync({
-  entryPoints: [path.join(dist, 'register.js')],
-  outfile: path.join(dist, 'register.js'),
+  entryPoints: [path.join(dist, 'start.js')],
+  outfile: path.join(dist, 'start.js'),
   allowOverwrite: true,
   bundle: true,
   platform: 'node',

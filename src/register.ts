@@ -3,8 +3,8 @@
  * purpose: start once per process (per thread), never throw into the app.
  * With OTEL_SDK_DISABLED=true nothing beyond the config is loaded.
  */
-import { readConfig } from './config';
-import { log, setLogLevel } from './logger';
+import type * as Config from './config';
+import type * as Logger from './logger';
 
 const kStarted = Symbol.for('@acme/otel-agent.started');
 const g = globalThis as { [kStarted]?: boolean };
@@ -29,7 +29,12 @@ function main(): void {
   if (g[kStarted]) return;
   g[kStarted] = true;
   try {
+    // The one setting read before config.ts: disabled means nothing else is even loaded.
+    if (process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return;
     if (inHooksThread()) return;
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const { readConfig } = require('./config') as typeof Config;
+    const { log, setLogLevel } = require('./logger') as typeof Logger;
     const { config, warnings } = readConfig(process.env);
     setLogLevel(config.logLevel);
     for (const w of warnings) log.warn(w);
@@ -38,7 +43,11 @@ function main(): void {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     (require('./start') as typeof import('./start')).start(config);
   } catch (err) {
-    log.error(`failed to start; the app runs without tracing: ${(err as Error)?.stack ?? err}`);
+    try {
+      (require('./logger') as typeof Logger).log.error(`failed to start; the app runs without tracing: ${(err as Error)?.stack ?? err}`);
+    } catch {
+      // nothing left to report with
+    }
   }
 }
 

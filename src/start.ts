@@ -6,7 +6,7 @@ import { trace } from '@opentelemetry/api';
 import { setAgent } from './agent';
 import type { AgentConfig } from './config';
 import { installHooks } from './hooks';
-import { log, logEnabled } from './logger';
+import { log, logEnabled, setLogLevel } from './logger';
 import { startSdk } from './sdk';
 import { installShutdown } from './shutdown';
 
@@ -28,6 +28,8 @@ function shownUrl(url: string): string {
 
 /** Starts the SDK and the instrumentations for an already-read, enabled config. */
 export function start(config: AgentConfig): void {
+  // This module is bundled apart from the tiny entry (which has its own logger copy): set our level too.
+  setLogLevel(config.logLevel);
   const sdk = startSdk(config, VERSION);
   const exportUrl = config.exporters.includes('otlp') ? new URL(config.otlp.url) : undefined;
   setAgent({ config, tracer: trace.getTracer('@acme/otel-agent', VERSION), exportUrl });

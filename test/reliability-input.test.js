@@ -88,7 +88,8 @@ describe('reliability: bad input end to end', function () {
   it(`every supported variable at once, for each kind of bad value (${Object.keys(KINDS).join(', ')}): the app starts and serves, each bad variable is named`, async () => {
     const run = async ([kind, value]) => {
       const env = Object.fromEntries(OPTIONS.map((o) => [o.env, value]));
-      const expected = readConfig(env).warnings;
+      // With OTEL_SDK_DISABLED=true (the 'true' kind) the entry stops before reading anything else: no warnings.
+      const expected = readConfig(env).config.disabled ? [] : readConfig(env).warnings;
       const h = runFixture({ script: SERVER_APP, mode: 'require', env });
       const port = await h.waitForPort();
       for (let i = 0; i < 5; i++) assert.equal((await request(`http://127.0.0.1:${port}/x`)).status, 200, kind);
