@@ -29,7 +29,7 @@ esbuild.buildSync({
   external: ['./exit-send'],
   minifyWhitespace: true,
   minifySyntax: true,
-  keepNames: true,
+  // No keepNames: it wraps every function expression in a __name() call, per closure created.
   legalComments: 'none',
   logLevel: 'warning',
 });
