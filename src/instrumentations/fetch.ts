@@ -67,11 +67,30 @@ function onCreate({ request }: { request: UndiciRequest }): void {
   if (span?.isRecording()) states.set(request, { span, responded: false });
 }
 
+type OriginFacts = Pick<ClientFacts, 'protocol' | 'hostname' | 'port' | 'auth'>;
+// Parsed origins: an app talks to a handful of them, and parsing a URL per request is a visible cost.
+const origins = new Map<string, OriginFacts>();
+const MAX_ORIGINS = 256;
+
+function originFacts(origin: string): OriginFacts {
+  let o = origins.get(origin);
+  if (o === undefined) {
+    const url = new URL(origin);
+    o = {
+      protocol: url.protocol,
+      hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+      port: Number(url.port) || (url.protocol === 'https:' ? 443 : 80),
+      auth: url.username !== '',
+    };
+    if (origins.size >= MAX_ORIGINS) origins.clear();
+    origins.set(origin, o);
+  }
+  return o;
+}
+
 function factsOf(request: UndiciRequest): ClientFacts {
-  const url = new URL(String(request.origin));
-  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-  return { method: request.method, protocol: url.protocol, hostname, port, path: request.path, auth: url.username !== '' };
+  const o = originFacts(String(request.origin));
+  return { method: request.method, protocol: o.protocol, hostname: o.hostname, port: o.port, path: request.path, auth: o.auth };
 }
 
 /** A request header, from undici's array or (undici 5) string form. */
