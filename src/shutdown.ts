@@ -41,6 +41,8 @@ export function installShutdown(processors: readonly BatchProcessor[], timeoutMs
     flushing = true;
     void flushWithin(processors, remaining()).then(() => {
       flushing = false;
+      // Everything went out: if the app's own beforeExit work keeps it running, its next exit gets a full deadline.
+      if (!processors.some((p) => p.pending)) deadline = undefined;
     });
   });
 

@@ -100,6 +100,13 @@ describe('agent core (end to end)', function () {
     assert.ok(Date.now() - t < 10000);
   });
 
+  it("an app that keeps running from its own beforeExit gets a full flush deadline at its next exit", async () => {
+    const r = await run({ EXIT: 'before-exit-work', OTEL_NODE_SHUTDOWN_TIMEOUT: '1000', LATE_MS: '1500', OTEL_BSP_SCHEDULE_DELAY: '60000' }).exited;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /late span made/);
+    assert.deepEqual(collector.spans().map((s) => s.name).sort(), ['child', 'late', 'parent']);
+  });
+
   for (const signal of ['SIGTERM', 'SIGINT']) {
     it(`on ${signal} with no app handler: flushes, then dies by ${signal}`, async () => {
       const h = run({ EXIT: 'sigterm-wait', OTEL_BSP_SCHEDULE_DELAY: '60000' });
