@@ -48,7 +48,8 @@ function shownTarget(target: string): string {
 /** A span processor that batches sampled spans into one exporter. */
 export class BatchProcessor implements SpanProcessor {
   private queue: ReadableSpan[] = [];
-  private readonly inFlight = new Set<ReadableSpan[]>();
+  /** The batch being exported: one export at a time. */
+  private inFlight: ReadableSpan[] | undefined;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private failing = false;
@@ -86,7 +87,7 @@ export class BatchProcessor implements SpanProcessor {
     this.queue.push(span);
     if (this.queue.length >= this.settings.maxExportBatchSize) {
       // Export soon, but not here: onEnd runs on the app's request path (a response's 'finish').
-      if (this.inFlight.size === 0 && this.immediate === undefined) {
+      if (this.inFlight === undefined && this.immediate === undefined) {
         this.immediate = setImmediate(() => {
           this.immediate = undefined;
           this.exportBatch();
@@ -104,7 +105,7 @@ export class BatchProcessor implements SpanProcessor {
    * encoded body, beyond the queue cap.
    */
   private schedule(): void {
-    if (this.timer !== undefined || this.inFlight.size > 0 || this.queue.length === 0) return;
+    if (this.timer !== undefined || this.inFlight !== undefined || this.queue.length === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.exportBatch();
@@ -135,16 +136,16 @@ export class BatchProcessor implements SpanProcessor {
       this.settle();
       return;
     }
-    if (this.inFlight.size > 0) return;
+    if (this.inFlight !== undefined) return;
     const batch = this.queue.length <= this.settings.maxExportBatchSize ? this.queue : this.queue.slice(0, this.settings.maxExportBatchSize);
     this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
-    this.inFlight.add(batch);
+    this.inFlight = batch;
     let finished = false;
     const done = (result: ExportResult) => {
       if (finished) return;
       finished = true;
       clearTimeout(deadline);
-      this.inFlight.delete(batch);
+      if (this.inFlight === batch) this.inFlight = undefined;
       this.onResult(batch.length, result);
       if (this.queue.length >= this.settings.maxExportBatchSize || (this.flushWaiters.length > 0 && this.queue.length > 0)) {
         this.exportBatch();
@@ -200,7 +201,7 @@ export class BatchProcessor implements SpanProcessor {
   }
 
   private settle(): void {
-    if (this.queue.length === 0 && this.inFlight.size === 0 && this.flushWaiters.length > 0) {
+    if (this.queue.length === 0 && this.inFlight === undefined && this.flushWaiters.length > 0) {
       const waiters = this.flushWaiters;
       this.flushWaiters = [];
       for (const w of waiters) w();
@@ -209,7 +210,7 @@ export class BatchProcessor implements SpanProcessor {
 
   /** True when spans are queued or being exported. */
   get pending(): boolean {
-    return this.queue.length > 0 || this.inFlight.size > 0;
+    return this.queue.length > 0 || this.inFlight !== undefined;
   }
 
   /**
@@ -217,10 +218,9 @@ export class BatchProcessor implements SpanProcessor {
    * by a signal): counts it as failed and returns how many spans that is.
    */
   abandon(): number {
-    let n = this.queue.length;
-    for (const batch of this.inFlight) n += batch.length;
+    const n = this.queue.length + (this.inFlight?.length ?? 0);
     this.queue = [];
-    this.inFlight.clear();
+    this.inFlight = undefined;
     this.stats.failed += n;
     return n;
   }
@@ -234,7 +234,7 @@ export class BatchProcessor implements SpanProcessor {
         clearTimeout(this.timer);
         this.timer = undefined;
       }
-      if (this.inFlight.size === 0) this.exportBatch();
+      if (this.inFlight === undefined) this.exportBatch();
     });
   }
 
@@ -244,9 +244,9 @@ export class BatchProcessor implements SpanProcessor {
    * synchronously. Returns the number of spans it could not send.
    */
   flushSync(timeoutMs: number): number {
-    const spans = [...this.inFlight].flat().concat(this.queue);
+    const spans = (this.inFlight ?? []).concat(this.queue);
     this.queue = [];
-    this.inFlight.clear();
+    this.inFlight = undefined;
     if (spans.length === 0) return 0;
     // A receiver that is already failing would only make the exit wait for nothing.
     let ok = false;
