@@ -26,7 +26,7 @@ function show(v: unknown): string {
   return s.length > MAX_VALUE ? `${s.slice(0, MAX_VALUE)}…` : s;
 }
 
-/** Renders spans as trace trees; exported for tests and the demo. */
+/** Renders spans as trace trees (one block per trace, children indented under their parent). */
 export function formatTraces(spans: readonly ReadableSpan[]): string {
   const byTrace = new Map<string, ReadableSpan[]>();
   for (const s of spans) {
