@@ -3,14 +3,14 @@
  * and the tracer, plus the guard that keeps agent failures away from the app.
  * Set once by `start()`; instrumentations are only loaded after that.
  */
-import type { Tracer } from '@opentelemetry/api';
 import type { AgentConfig, InstrumentationName } from './config';
 import { log } from './logger';
+import type { AgentTracer } from './tracer';
 
 /** The running agent, as instrumentations see it. */
 export interface Agent {
   readonly config: AgentConfig;
-  readonly tracer: Tracer;
+  readonly tracer: AgentTracer;
   /** The OTLP endpoint; requests to it are never traced. */
   readonly exportUrl: URL | undefined;
 }

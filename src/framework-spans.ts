@@ -5,8 +5,9 @@
  * control back in the parent's context, so sequential middleware are
  * siblings, not a staircase.
  */
-import { context, SpanKind, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { SpanKind, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { agent, reportInternalError } from './agent';
+import { runIn } from './context';
 import { recordError } from './spans';
 
 /** Attribute names on framework INTERNAL spans. */
@@ -36,7 +37,7 @@ export function internalSpansOn(): boolean {
 
 /** Starts an INTERNAL span under `parent`. */
 export function startInternal(name: string, attributes: Attributes, parent: Context): Span {
-  return agent().tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, parent);
+  return agent().tracer.startOwned(name, SpanKind.INTERNAL, attributes, parent);
 }
 
 /** `parent` with `span` as the active span. */
@@ -114,7 +115,7 @@ export function onceEnder(span: Span, state?: object): (err?: unknown) => void {
 export function resumeIn<F extends Callback>(parent: Context, cb: F, end: (err?: unknown) => void): F {
   return function next(this: unknown, ...args: unknown[]): unknown {
     end(args[0]);
-    return context.with(parent, cb as Callback, this, ...args);
+    return runIn(parent, cb as Callback, this, args);
   } as F;
 }
 

@@ -11,6 +11,7 @@ import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelem
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { SpanExporterLike } from './exporter';
 import { log, logEnabled } from './logger';
+import type { EndProcessor } from './tracer';
 
 /** Batch settings (`OTEL_BSP_*`). */
 export interface BatchSettings {
@@ -46,7 +47,7 @@ function shownTarget(target: string): string {
 }
 
 /** A span processor that batches sampled spans into one exporter. */
-export class BatchProcessor implements SpanProcessor {
+export class BatchProcessor implements SpanProcessor, EndProcessor {
   private queue: ReadableSpan[] = [];
   /** The batch being exported: one export at a time. */
   private inFlight: ReadableSpan[] | undefined;

@@ -3,30 +3,29 @@
  * resource, registered as the globals that every copy of
  * `@opentelemetry/api` 1.x in the app sees. Never reads `process.env`.
  */
-import { context, propagation, trace, type TextMapPropagator } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { propagation, trace, type TextMapPropagator } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
-  BasicTracerProvider,
   ParentBasedSampler,
   TraceIdRatioBasedSampler,
   type Sampler,
-  type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { B3Propagator } from './b3';
+import { installContextManager } from './context';
 import type { AgentConfig } from './config';
 import { createConsoleExporter } from './console-exporter';
 import { createOtlpExporter, type SpanExporterLike } from './exporter';
 import { BatchProcessor } from './processor';
 import { resourceAttributes } from './resource';
+import { AgentTracerProvider } from './tracer';
 import { W3CTraceContextPropagator, withTraceOrigin } from './w3c';
 
 /** The started SDK. */
 export interface Sdk {
-  readonly provider: BasicTracerProvider;
+  readonly provider: AgentTracerProvider;
   /** One batch processor per exporter. */
   readonly processors: readonly BatchProcessor[];
   readonly serviceName: string;
@@ -77,22 +76,13 @@ export function startSdk(config: AgentConfig, version: string): Sdk {
     (name) => new BatchProcessor(exporterFor(name, config, version), config.bsp, name === 'otlp' ? config.otlp.url : 'stdout'),
   );
   const attributes = resourceAttributes(config, version);
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes(attributes),
-    sampler: createSampler(config.sampler),
-    spanLimits: {
-      attributeValueLengthLimit: config.spanLimits.attributeValueLengthLimit,
-      attributeCountLimit: config.spanLimits.attributeCountLimit,
-      eventCountLimit: config.spanLimits.eventCountLimit,
-      linkCountLimit: config.spanLimits.linkCountLimit,
-    },
-    generalLimits: {
-      attributeValueLengthLimit: config.spanLimits.attributeValueLengthLimit,
-      attributeCountLimit: config.spanLimits.attributeCountLimit,
-    },
-    spanProcessors: processors as SpanProcessor[],
-  });
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const provider = new AgentTracerProvider(
+    resourceFromAttributes(attributes),
+    { sampler: createSampler(config.sampler), parentBasedAlwaysOn: config.sampler.name === 'parentbased_always_on' },
+    config.spanLimits,
+    processors,
+  );
+  installContextManager();
   propagation.setGlobalPropagator(createPropagator(config.propagators));
   trace.setGlobalTracerProvider(provider);
   return { provider, processors, serviceName: String(attributes['service.name']) };

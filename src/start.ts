@@ -2,7 +2,6 @@
  * Starting the agent: config, SDK, hooks, shutdown handling. Called once per
  * process (per thread) by the entry points, inside their try/catch.
  */
-import { trace } from '@opentelemetry/api';
 import { setAgent } from './agent';
 import type { AgentConfig } from './config';
 import { installHooks } from './hooks';
@@ -32,7 +31,7 @@ export function start(config: AgentConfig): void {
   setLogLevel(config.logLevel);
   const sdk = startSdk(config, VERSION);
   const exportUrl = config.exporters.includes('otlp') ? new URL(config.otlp.url) : undefined;
-  setAgent({ config, tracer: trace.getTracer('@acme/otel-agent', VERSION), exportUrl });
+  setAgent({ config, tracer: sdk.provider.getTracer('@acme/otel-agent', VERSION), exportUrl });
   installHooks(config.instrumentations);
   installShutdown(sdk.processors, config.shutdownTimeoutMs);
   if (logEnabled('info')) {

@@ -20,7 +20,8 @@
  * every request, and it gives only the current layer's pattern, not the
  * mount prefixes; so it is not used.
  */
-import { context, type Context } from '@opentelemetry/api';
+import type { Context } from '@opentelemetry/api';
+import { activeContext, runIn } from '../context';
 import type { PatchTarget, InstrumentationDefinition } from '../agent';
 import { reportInternalError } from '../agent';
 import {
@@ -115,7 +116,7 @@ function runInSpan(layer: Layer, original: Fn, args: unknown[], state: State, er
   let ctx: Context;
   let copy: unknown[];
   try {
-    const parent = context.active();
+    const parent = activeContext();
     const mount = error ? '' : layer[kMount];
     const mounts = state[kMounts];
     let name: string;
@@ -143,7 +144,7 @@ function runInSpan(layer: Layer, original: Fn, args: unknown[], state: State, er
     reportInternalError('express span', err);
     return original.apply(layer, args);
   }
-  return context.with(ctx, original, layer, ...copy);
+  return runIn(ctx, original, layer, copy);
 }
 
 /** `handle_request` of a layer mounted below `/`: the mount template is on the stack while the request is inside. */

@@ -17,7 +17,8 @@
  * cannot make an INTERNAL span the active context either (that needs the
  * context manager's own AsyncLocalStorage). So it is not used.
  */
-import { context, type Context } from '@opentelemetry/api';
+import type { Context } from '@opentelemetry/api';
+import { activeContext, runIn } from '../context';
 import { subscribe } from 'node:diagnostics_channel';
 import satisfies = require('semver/functions/satisfies');
 import { reportInternalError, type InstrumentationDefinition } from '../agent';
@@ -151,7 +152,7 @@ function wrapHook(hook: string, fn: Fn): Fn {
     let args: unknown[];
     let end: (err?: unknown) => void;
     try {
-      const parent = context.active();
+      const parent = activeContext();
       const span = startInternal(name, { [ATTR_FASTIFY_TYPE]: 'hook', [ATTR_HOOK_NAME]: hook, [ATTR_HOOK_CALLBACK]: callback }, parent);
       const res = hook === 'onRequestAbort' ? undefined : responseOf(arguments[1]);
       if (res !== undefined) trackUntilResponse(state, res, span);
@@ -166,7 +167,7 @@ function wrapHook(hook: string, fn: Fn): Fn {
     }
     let result: unknown;
     try {
-      result = context.with(ctx, fn, this, ...args);
+      result = runIn(ctx, fn, this, args);
     } catch (err) {
       end(err);
       throw err;
@@ -191,7 +192,7 @@ function wrapHandler(fn: Fn, url: string): Fn {
     let end: (err?: unknown) => void;
     let res: object | undefined;
     try {
-      const parent = context.active();
+      const parent = activeContext();
       const span = startInternal(name, { [ATTR_FASTIFY_TYPE]: 'request_handler', [ATTR_HTTP_ROUTE]: url }, parent);
       res = responseOf(arguments[1]);
       if (res !== undefined) trackUntilResponse(state, res, span);
@@ -203,7 +204,7 @@ function wrapHandler(fn: Fn, url: string): Fn {
     }
     let result: unknown;
     try {
-      result = context.with(ctx, fn, this, ...arguments);
+      result = runIn(ctx, fn, this, arguments);
     } catch (err) {
       end(err);
       throw err;

@@ -10,7 +10,8 @@
  * reads) is collected with it, span and all.
  */
 import * as dc from 'node:diagnostics_channel';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { activeContext } from '../context';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import { agent, reportInternalError, type InstrumentationDefinition } from '../agent';
 import {
@@ -52,7 +53,7 @@ const MAX_FAILURES = 10;
 
 function onCreate({ request }: { request: UndiciRequest }): void {
   const h = httpSpans();
-  const parent = context.active();
+  const parent = activeContext();
   // Never sampled and nothing received to pass on: nothing to do.
   if ((parent === ROOT_CONTEXT && h.neverSampled) || isTracingSuppressed(parent)) return;
   let span: Span | undefined;
@@ -61,7 +62,7 @@ function onCreate({ request }: { request: UndiciRequest }): void {
     const facts = factsOf(request);
     if (isExportRequest(h, facts)) return;
     const name = normalizeMethod(facts.method);
-    span = agent().tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes: clientAttributes(h, facts, name) }, parent);
+    span = agent().tracer.startOwned(name, SpanKind.CLIENT, clientAttributes(h, facts, name), parent);
   }
   inject(request, span === undefined ? parent : trace.setSpan(parent, span));
   if (span?.isRecording()) states.set(request, { span, responded: false });

@@ -11,7 +11,8 @@
  * the request; headers given as an array; an `Expect` header) are the options
  * rebuilt with a copy of the caller's headers, never the caller's own objects.
  */
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { activeContext, runIn } from '../context';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import { urlToHttpOptions } from 'node:url';
@@ -57,7 +58,7 @@ export function wrapRequest(original: (...args: any[]) => ClientRequest, mod: Cl
     let injected: Record<string, string> | undefined;
     let args: unknown[] | IArguments = arguments;
     try {
-      parent = context.active();
+      parent = activeContext();
       // Never sampled and nothing received to pass on: nothing to do.
       if ((parent === ROOT_CONTEXT && httpSpans().neverSampled) || isTracingSuppressed(parent)) parent = undefined;
       else [span, injected, args] = prepare(parent, arguments, mod, isGet);
@@ -104,7 +105,7 @@ function prepare(
     const facts = clientFacts(hasUrl ? (first as string | URL) : undefined, options, mod);
     if (isExportRequest(h, facts)) return [undefined, undefined, args];
     const name = normalizeMethod(facts.method);
-    span = agent().tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes: clientAttributes(h, facts, name) }, parent);
+    span = agent().tracer.startOwned(name, SpanKind.CLIENT, clientAttributes(h, facts, name), parent);
   }
   const injected: Record<string, string> = {};
   propagation.inject(span === undefined ? parent : trace.setSpan(parent, span), injected);
@@ -192,7 +193,7 @@ export function wrapClientEmit(original: (...args: any[]) => boolean) {
     }
     const ctx = req[kContext];
     if (ctx === undefined) return Reflect.apply(original, this, arguments);
-    return context.with(ctx, Reflect.apply, undefined, original, this, arguments);
+    return runIn(ctx, original, this, arguments);
   };
 }
 

@@ -9,7 +9,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import type { InstrumentationDefinition } from '../agent';
 import { wrap } from '../shimmer';
 import { wrapClientEmit, wrapRequest, type ClientModule } from './http-client';
-import { wrapBoundEmit, wrapServerEmit } from './http-server';
+import { wrapBoundEmit, wrapResponseEmit, wrapServerEmit } from './http-server';
 
 type Fn = (...args: any[]) => any;
 interface Proto {
@@ -52,7 +52,7 @@ function patch(mod: unknown, classes: unknown): void {
   const c = classes as HttpClasses;
   wrap(mod.Server.prototype, 'emit', wrapServerEmit);
   wrap(c.IncomingMessage.prototype, 'emit', wrapBoundEmit);
-  wrap(c.ServerResponse.prototype, 'emit', wrapBoundEmit);
+  wrap(c.ServerResponse.prototype, 'emit', wrapResponseEmit);
   wrap(c.ClientRequest.prototype, 'emit', wrapClientEmit);
   wrap(mod, 'request', (original) => wrapRequest(original, mod, false));
   wrap(mod, 'get', (original) => wrapRequest(original, mod, true));

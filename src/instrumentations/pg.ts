@@ -26,6 +26,7 @@
  * prepared statement must keep its text, and a Submittable's SQL belongs to its own object.
  */
 import { context, SpanKind, type Context, type Span, type SpanOptions, type Tracer } from '@opentelemetry/api';
+import { activeContext, runIn } from '../context';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import type { InstrumentationDefinition } from '../agent';
 import { agent, reportInternalError } from '../agent';
@@ -201,7 +202,7 @@ function commented(args: IArguments, span: Span): unknown[] | undefined {
 
 function wrapQuery(original: Fn): Fn {
   return function query(this: PgClient, config: unknown) {
-    const parent = context.active();
+    const parent = activeContext();
     if (config == null || isTracingSuppressed(parent)) return Reflect.apply(original, this, arguments);
     const startTime = poolStart;
     poolStart = undefined;
@@ -255,7 +256,7 @@ function wrapQueryReady(original: Fn): Fn {
     const state = this[kState];
     if (state === undefined) return Reflect.apply(original, this, arguments);
     if (!this._canceledDueToError) finish(state, false);
-    return context.with(state.parent, original, this, ...arguments);
+    return runIn(state.parent, original, this, arguments);
   };
 }
 
@@ -264,7 +265,7 @@ function wrapQueryError(original: Fn): Fn {
     const state = this[kState];
     if (state === undefined) return Reflect.apply(original, this, arguments);
     finish(state, true, this._canceledDueToError || err);
-    return context.with(state.parent, original, this, ...arguments);
+    return runIn(state.parent, original, this, arguments);
   };
 }
 
@@ -278,11 +279,11 @@ function watchSubmittable(q: PgQuery, state: QueryState): void {
   }
   own(q, 'handleReadyForQuery', function handleReadyForQuery(this: PgQuery) {
     if (!this._canceledDueToError) finish(state, false);
-    return context.with(state.parent, readyFn, this, ...arguments);
+    return runIn(state.parent, readyFn, this, arguments);
   });
   own(q, 'handleError', function handleError(this: PgQuery, err: unknown) {
     finish(state, true, this._canceledDueToError || err);
-    return context.with(state.parent, errorFn, this, ...arguments);
+    return runIn(state.parent, errorFn, this, arguments);
   });
 }
 
@@ -310,7 +311,7 @@ function wrapConnect(original: Fn): Fn {
 
 function wrapPoolQuery(original: Fn): Fn {
   return function query(this: PgPool, text: unknown) {
-    if (typeof text === 'function' || isTracingSuppressed(context.active())) return Reflect.apply(original, this, arguments);
+    if (typeof text === 'function' || isTracingSuppressed(activeContext())) return Reflect.apply(original, this, arguments);
     poolQuery = { query: text, start: performance.now() };
     try {
       return Reflect.apply(original, this, arguments);
@@ -325,7 +326,7 @@ function wrapPoolConnect(original: Fn): Fn {
     const pq = poolQuery;
     poolQuery = undefined;
     if (typeof cb !== 'function') return Reflect.apply(original, this, arguments); // awaiting callers keep their context
-    const ctx = context.active();
+    const ctx = activeContext();
     if (isTracingSuppressed(ctx)) return Reflect.apply(original, this, arguments);
     let bound: Fn = cb as Fn;
     try {
@@ -348,11 +349,11 @@ function acquired(pool: PgPool, pq: PoolQuery, ctx: Context, cb: Fn): Fn {
       } catch (e) {
         reportInternalError('pg pool connect', e);
       }
-      return context.with(ctx, cb, this, ...arguments);
+      return runIn(ctx, cb, this, arguments);
     }
     poolStart = pq.start;
     try {
-      return context.with(ctx, cb, this, ...arguments);
+      return runIn(ctx, cb, this, arguments);
     } finally {
       poolStart = undefined;
     }

@@ -1,0 +1,517 @@
+/**
+ * Our tracer provider, tracer and span: the API's `Tracer`/`Span` contracts
+ * and the SDK's `ReadableSpan` shape (which the encoder and the console
+ * exporter read), built for the request path.
+ *
+ * Why not sdk-trace's: its `startSpan` sanitizes the attributes three times
+ * (options, sampler merge, `setAttributes` with a `hasOwnProperty` per key),
+ * records per-span metrics, reads two clocks and builds three HrTime arrays
+ * per span; a profile of a hello-world server put it at ~9% of the app's busy
+ * time. Here a span keeps its times as epoch milliseconds (HrTime arrays are
+ * made only when read, at export), spans our instrumentations start take
+ * over the attribute object they built, and the default sampler
+ * (parent-based, always on) is decided inline. Behaviour follows the SDK:
+ * span limits (attribute count, value length, events, links), samplers,
+ * suppressed tracing, `recordException`, status rules.
+ */
+import {
+  diag,
+  INVALID_SPAN_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type Attributes,
+  type AttributeValue,
+  type Context,
+  type Exception,
+  type HrTime,
+  type Link,
+  type Span,
+  type SpanAttributes,
+  type SpanContext,
+  type SpanOptions,
+  type SpanStatus,
+  type TimeInput,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
+import { isTracingSuppressed } from '@opentelemetry/core';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan, Sampler, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import { activeContext, runIn } from './context';
+
+/** What the provider needs of a span processor: only `onEnd` is called per span. */
+export interface EndProcessor {
+  onEnd(span: ReadableSpan): void;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/** Span limits (`OTEL_SPAN_*_LIMIT`, `OTEL_ATTRIBUTE_*_LIMIT`). */
+export interface SpanLimits {
+  readonly attributeValueLengthLimit: number;
+  readonly attributeCountLimit: number;
+  readonly eventCountLimit: number;
+  readonly linkCountLimit: number;
+}
+
+/** The sampler; `parentBasedAlwaysOn` marks the default, decided without a call. */
+export interface SamplerChoice {
+  readonly sampler: Sampler;
+  readonly parentBasedAlwaysOn: boolean;
+}
+
+// SamplingDecision of sdk-trace: NOT_RECORD 0, RECORD 1, RECORD_AND_SAMPLED 2.
+const NOT_RECORD = 0;
+const RECORD_AND_SAMPLED = 2;
+
+// ---- time ----
+
+/**
+ * Epoch milliseconds from the monotonic clock: `performance.now()` plus an
+ * offset, corrected when the wall clock has drifted from it by more than 2 ms
+ * (checked every 4096 readings; `Date.now()` has 1 ms steps, so a smaller
+ * threshold would jitter).
+ */
+let offset = performance.timeOrigin;
+let readings = 0;
+function nowMs(): number {
+  const t = performance.now() + offset;
+  if ((++readings & 4095) === 0) {
+    const drift = Date.now() - t;
+    if (drift > 2 || drift < -2) {
+      offset += drift;
+      return t + drift;
+    }
+  }
+  return t;
+}
+
+/** Epoch milliseconds (fractional) as `[seconds, nanoseconds]`. */
+export function msToHrTime(ms: number): HrTime {
+  let s = Math.floor(ms / 1000);
+  let ns = Math.round((ms - s * 1000) * 1e6);
+  if (ns >= 1e9) {
+    s += 1;
+    ns -= 1e9;
+  }
+  return [s, ns];
+}
+
+/** A user-supplied time (epoch or performance-relative ms, `Date`, HrTime) as epoch ms. */
+function timeInputMs(t: TimeInput): number {
+  if (typeof t === 'number') return t <= performance.now() ? t + offset : t;
+  if (t instanceof Date) return t.getTime();
+  if (Array.isArray(t) && t.length === 2) return t[0] * 1000 + t[1] / 1e6;
+  return nowMs();
+}
+
+// ---- ids ----
+
+/** 8 random hex digits. Math.random, as the SDK's id generator: ids need uniqueness, not secrecy. */
+function hex8(): string {
+  const v = (Math.random() * 0x100000000) >>> 0;
+  return v >= 0x10000000 ? v.toString(16) : v.toString(16).padStart(8, '0');
+}
+
+function newTraceId(): string {
+  const id = hex8() + hex8() + hex8() + hex8();
+  return id === '00000000000000000000000000000000' ? newTraceId() : id;
+}
+
+function newSpanId(): string {
+  const id = hex8() + hex8();
+  return id === '0000000000000000' ? newSpanId() : id;
+}
+
+// ---- attributes ----
+
+function isPrimitive(v: unknown): boolean {
+  const t = typeof v;
+  return t === 'string' || t === 'number' || t === 'boolean';
+}
+
+/** A valid attribute value (`null`/`undefined` are not: they are skipped). */
+function isValue(v: unknown): v is AttributeValue {
+  if (isPrimitive(v)) return true;
+  if (!Array.isArray(v)) return false;
+  let type: string | undefined;
+  for (let i = 0; i < v.length; i++) {
+    const e = v[i];
+    if (e == null) continue;
+    const t = typeof e;
+    if (type === undefined) {
+      if (!isPrimitive(e)) return false;
+      type = t;
+    } else if (t !== type) {
+      return false;
+    }
+  }
+  return true;
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+const EMPTY: never[] = [];
+const UNSET: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET }) as SpanStatus;
+
+/** The shared parts of every span of one tracer. */
+interface Shared {
+  readonly resource: Resource;
+  readonly scope: InstrumentationScope;
+  readonly limits: SpanLimits;
+  readonly processors: readonly EndProcessor[];
+}
+
+/** A recording span. */
+export class AgentSpan implements Span, ReadableSpan {
+  name: string;
+  readonly kind: SpanKind;
+  readonly parentSpanContext: SpanContext | undefined;
+  attributes: Attributes;
+  links: Link[] = EMPTY;
+  events: TimedEvent[] = EMPTY;
+  status: SpanStatus = UNSET;
+  droppedAttributesCount = 0;
+  droppedEventsCount = 0;
+  droppedLinksCount = 0;
+  /** Start and end, epoch milliseconds. */
+  startMs: number;
+  endMs = 0;
+  private ended_ = false;
+  private attributeCount = 0;
+  private readonly context_: SpanContext;
+  private readonly shared: Shared;
+
+  constructor(shared: Shared, context: SpanContext, parent: SpanContext | undefined, name: string, kind: SpanKind, startMs: number) {
+    this.shared = shared;
+    this.context_ = context;
+    this.parentSpanContext = parent;
+    this.name = name;
+    this.kind = kind;
+    this.startMs = startMs;
+    this.attributes = {};
+  }
+
+  get resource(): Resource {
+    return this.shared.resource;
+  }
+
+  get instrumentationScope(): InstrumentationScope {
+    return this.shared.scope;
+  }
+
+  get startTime(): HrTime {
+    return msToHrTime(this.startMs);
+  }
+
+  get endTime(): HrTime {
+    return this.ended_ ? msToHrTime(this.endMs) : [0, 0];
+  }
+
+  get duration(): HrTime {
+    if (!this.ended_) return [-1, -1];
+    const ms = this.endMs - this.startMs;
+    const s = Math.floor(ms / 1000);
+    return [s, Math.round((ms - s * 1000) * 1e6)];
+  }
+
+  get ended(): boolean {
+    return this.ended_;
+  }
+
+  spanContext(): SpanContext {
+    return this.context_;
+  }
+
+  isRecording(): boolean {
+    return !this.ended_;
+  }
+
+  /**
+   * Takes `attributes` as the span's own (no copy): for objects our
+   * instrumentations just built, with valid values. Falls back to copying
+   * when a limit applies.
+   */
+  adopt(attributes: Attributes): void {
+    const limits = this.shared.limits;
+    let n = 0;
+    for (const _ in attributes) n++;
+    if (n <= limits.attributeCountLimit && limits.attributeValueLengthLimit === Infinity) {
+      this.attributes = attributes;
+      this.attributeCount = n;
+    } else {
+      this.setAttributes(attributes);
+    }
+  }
+
+  setAttribute(key: string, value?: AttributeValue): this {
+    if (value == null || this.ended_ || key === '' || typeof key !== 'string') return this;
+    if (!isValue(value)) {
+      diag.warn(`Invalid attribute value set for key: ${key}`);
+      return this;
+    }
+    const attrs = this.attributes;
+    const isNew = !hasOwn.call(attrs, key);
+    if (isNew && this.attributeCount >= this.shared.limits.attributeCountLimit) {
+      this.droppedAttributesCount++;
+      return this;
+    }
+    attrs[key] = this.truncate(value);
+    if (isNew) this.attributeCount++;
+    return this;
+  }
+
+  setAttributes(attributes: SpanAttributes): this {
+    for (const key in attributes) if (hasOwn.call(attributes, key)) this.setAttribute(key, attributes[key]);
+    return this;
+  }
+
+  /** Strings cut to the value length limit; arrays copied (a caller may mutate its own). */
+  private truncate(value: AttributeValue): AttributeValue {
+    const limit = this.shared.limits.attributeValueLengthLimit;
+    if (typeof value === 'string') return value.length > limit ? value.slice(0, limit) : value;
+    if (Array.isArray(value)) return value.map((v) => (typeof v === 'string' && v.length > limit ? v.slice(0, limit) : v)) as AttributeValue;
+    return value;
+  }
+
+  /** Attributes of an event or link under the per-item count limit: the kept copy and how many were dropped. */
+  private limited(attributes: Attributes | undefined): [Attributes, number] {
+    const out: Attributes = {};
+    let n = 0;
+    let dropped = 0;
+    const max = this.shared.limits.attributeCountLimit;
+    for (const key in attributes) {
+      if (!hasOwn.call(attributes, key) || key === '') continue;
+      const v = attributes[key];
+      if (v == null || !isValue(v)) continue;
+      if (n >= max) {
+        dropped++;
+        continue;
+      }
+      out[key] = this.truncate(v);
+      n++;
+    }
+    return [out, dropped];
+  }
+
+  addEvent(name: string, attributesOrTime?: Attributes | TimeInput, time?: TimeInput): this {
+    if (this.ended_) return this;
+    const max = this.shared.limits.eventCountLimit;
+    if (max === 0) {
+      this.droppedEventsCount++;
+      return this;
+    }
+    let attributes: Attributes | undefined;
+    if (isTimeInput(attributesOrTime)) {
+      if (!isTimeInput(time)) time = attributesOrTime;
+    } else {
+      attributes = attributesOrTime;
+    }
+    if (this.events === EMPTY) this.events = [];
+    else if (this.events.length >= max) {
+      // As the SDK: the oldest event gives way.
+      this.events.shift();
+      this.droppedEventsCount++;
+    }
+    const [kept, dropped] = this.limited(attributes);
+    this.events.push({ name, attributes: kept, time: msToHrTime(time === undefined ? nowMs() : timeInputMs(time)), droppedAttributesCount: dropped });
+    return this;
+  }
+
+  addLink(link: Link): this {
+    if (this.ended_) return this;
+    const max = this.shared.limits.linkCountLimit;
+    if (max === 0) {
+      this.droppedLinksCount++;
+      return this;
+    }
+    if (this.links === EMPTY) this.links = [];
+    else if (this.links.length >= max) {
+      this.links.shift();
+      this.droppedLinksCount++;
+    }
+    const [kept, dropped] = this.limited(link.attributes);
+    const out: Link = { context: link.context };
+    if (Object.keys(kept).length > 0) out.attributes = kept;
+    if (dropped > 0) out.droppedAttributesCount = dropped;
+    this.links.push(out);
+    return this;
+  }
+
+  addLinks(links: Link[]): this {
+    for (const l of links) this.addLink(l);
+    return this;
+  }
+
+  setStatus(status: SpanStatus): this {
+    if (this.ended_ || status.code === SpanStatusCode.UNSET || this.status.code === SpanStatusCode.OK) return this;
+    // A message goes with ERROR only.
+    this.status =
+      status.code === SpanStatusCode.ERROR && typeof status.message === 'string' ? { code: status.code, message: status.message } : { code: status.code };
+    return this;
+  }
+
+  updateName(name: string): this {
+    if (!this.ended_) this.name = name;
+    return this;
+  }
+
+  recordException(exception: Exception, time?: TimeInput): void {
+    const attributes: Attributes = {};
+    if (typeof exception === 'string') {
+      attributes['exception.message'] = exception;
+    } else if (exception) {
+      if (exception.code) attributes['exception.type'] = exception.code.toString();
+      else if (exception.name) attributes['exception.type'] = exception.name;
+      if (exception.message) attributes['exception.message'] = exception.message;
+      if (exception.stack) attributes['exception.stacktrace'] = exception.stack;
+    }
+    if (attributes['exception.type'] || attributes['exception.message']) this.addEvent('exception', attributes, time);
+  }
+
+  end(endTime?: TimeInput): void {
+    if (this.ended_) return;
+    let end = endTime === undefined ? nowMs() : timeInputMs(endTime);
+    if (end < this.startMs) end = this.startMs;
+    this.endMs = end;
+    this.ended_ = true;
+    const processors = this.shared.processors;
+    for (let i = 0; i < processors.length; i++) processors[i]!.onEnd(this);
+  }
+}
+
+function isTimeInput(v: unknown): v is TimeInput {
+  return typeof v === 'number' || v instanceof Date || (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'number');
+}
+
+/** The parent's context when it is a valid one (our own spans are valid by construction). */
+function parentOf(ctx: Context): SpanContext | undefined {
+  const span = trace.getSpan(ctx);
+  if (span === undefined) return undefined;
+  const sc = span.spanContext();
+  if (span instanceof AgentSpan) return sc;
+  return trace.isSpanContextValid(sc) ? sc : undefined;
+}
+
+/** A tracer: one instrumentation scope. */
+export class AgentTracer implements Tracer {
+  private readonly shared: Shared;
+  private readonly sampler: SamplerChoice;
+
+  constructor(shared: Shared, sampler: SamplerChoice) {
+    this.shared = shared;
+    this.sampler = sampler;
+  }
+
+  /**
+   * Starts a span for our own instrumentations: `attributes` is a fresh
+   * object with valid values, which the span keeps. Returns a non-recording
+   * span when the sampler says so or tracing is suppressed.
+   */
+  startOwned(name: string, kind: SpanKind, attributes: Attributes, ctx: Context): Span {
+    return this.start(name, kind, attributes, true, undefined, undefined, ctx);
+  }
+
+  startSpan(name: string, options?: SpanOptions, ctx?: Context): Span {
+    const o = options ?? {};
+    let c = ctx ?? activeContext();
+    if (o.root) c = trace.deleteSpan(c);
+    return this.start(String(name), o.kind ?? SpanKind.INTERNAL, o.attributes, false, o.links, o.startTime, c);
+  }
+
+  private start(
+    name: string,
+    kind: SpanKind,
+    attributes: Attributes | undefined,
+    owned: boolean,
+    links: Link[] | undefined,
+    startTime: TimeInput | undefined,
+    ctx: Context,
+  ): Span {
+    if (isTracingSuppressed(ctx)) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+    const parent = parentOf(ctx);
+    const traceId = parent === undefined ? newTraceId() : parent.traceId;
+    const spanId = newSpanId();
+    let traceState = parent?.traceState;
+    let decision: number;
+    let extra: Attributes | undefined;
+    if (this.sampler.parentBasedAlwaysOn) {
+      decision = parent === undefined || (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? RECORD_AND_SAMPLED : NOT_RECORD;
+    } else {
+      const result = this.sampler.sampler.shouldSample(ctx, traceId, name, kind, attributes ?? {}, links ?? []);
+      decision = result.decision;
+      extra = result.attributes;
+      if (result.traceState !== undefined) traceState = result.traceState;
+    }
+    const spanContext: SpanContext = {
+      traceId,
+      spanId,
+      traceFlags: decision === RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE,
+      traceState,
+    };
+    if (decision === NOT_RECORD) return trace.wrapSpanContext(spanContext);
+    const span = new AgentSpan(this.shared, spanContext, parent, name, kind, startTime === undefined ? nowMs() : timeInputMs(startTime));
+    if (attributes !== undefined) {
+      if (owned && extra === undefined) span.adopt(attributes);
+      else span.setAttributes(attributes);
+    }
+    if (extra !== undefined) span.setAttributes(extra);
+    if (links !== undefined) span.addLinks(links);
+    return span;
+  }
+
+  startActiveSpan<F extends (span: Span) => unknown>(name: string, fn: F): ReturnType<F>;
+  startActiveSpan<F extends (span: Span) => unknown>(name: string, options: SpanOptions, fn: F): ReturnType<F>;
+  startActiveSpan<F extends (span: Span) => unknown>(name: string, options: SpanOptions, ctx: Context, fn: F): ReturnType<F>;
+  startActiveSpan(name: string, a2?: unknown, a3?: unknown, a4?: unknown): unknown {
+    let options: SpanOptions | undefined;
+    let ctx: Context | undefined;
+    let fn: (span: Span) => unknown;
+    if (arguments.length < 2) return undefined;
+    if (arguments.length === 2) fn = a2 as typeof fn;
+    else if (arguments.length === 3) {
+      options = a2 as SpanOptions;
+      fn = a3 as typeof fn;
+    } else {
+      options = a2 as SpanOptions;
+      ctx = a3 as Context;
+      fn = a4 as typeof fn;
+    }
+    const parent = ctx ?? activeContext();
+    const span = this.startSpan(name, options, parent);
+    return runIn(trace.setSpan(parent, span), fn, undefined, [span]);
+  }
+}
+
+/** The tracer provider: one tracer per scope, all sharing resource, limits, sampler and processors. */
+export class AgentTracerProvider implements TracerProvider {
+  private readonly tracers = new Map<string, AgentTracer>();
+
+  constructor(
+    private readonly resource: Resource,
+    private readonly sampler: SamplerChoice,
+    private readonly limits: SpanLimits,
+    private readonly processors: readonly EndProcessor[],
+  ) {}
+
+  getTracer(name: string, version?: string, options?: { schemaUrl?: string }): AgentTracer {
+    const key = `${name}@${version ?? ''}:${options?.schemaUrl ?? ''}`;
+    let t = this.tracers.get(key);
+    if (t === undefined) {
+      const scope: InstrumentationScope = { name, version, schemaUrl: options?.schemaUrl };
+      t = new AgentTracer({ resource: this.resource, scope, limits: this.limits, processors: this.processors }, this.sampler);
+      this.tracers.set(key, t);
+    }
+    return t;
+  }
+
+  async forceFlush(): Promise<void> {
+    await Promise.all(this.processors.map((p) => p.forceFlush()));
+  }
+
+  async shutdown(): Promise<void> {
+    await Promise.all(this.processors.map((p) => p.shutdown()));
+  }
+}
