@@ -119,8 +119,10 @@ function startServerSpan(req: IncomingMessage & Bound, res: Res): Context | unde
   const h = httpSpans();
   const url = req.url ?? '/';
   for (let i = 0; i < h.excludedUrls.length; i++) if (h.excludedUrls[i]!.test(url)) return undefined;
-  if (h.neverSampled && !hasAny(req.headers, h.propagationFields)) return undefined;
-  const parent = propagation.extract(ROOT_CONTEXT, req, headersGetter);
+  // Most requests carry no trace headers: then there is nothing to extract.
+  const propagated = hasAny(req.headers, h.propagationFields);
+  if (h.neverSampled && !propagated) return undefined;
+  const parent = propagated ? propagation.extract(ROOT_CONTEXT, req, headersGetter) : ROOT_CONTEXT;
   let ctx = parent;
   if (samplerDrops(h, parent)) {
     // No span: what the caller sent passes through unchanged, so calls made while serving carry its decision.
@@ -209,8 +211,10 @@ function endServerSpan(res: Res, closed: boolean): void {
     if (res.headersSent) {
       const err = state.error;
       putStatus(h, span, h.server, res.statusCode, 500, err === undefined ? undefined : (err as Error)?.message ?? String(err));
-      const length = Number(outgoingHeader(res, 'content-length'));
-      if (h.old && Number.isSafeInteger(length) && length >= 0) span.setAttribute('http.response_content_length', length);
+      if (h.old) {
+        const length = Number(outgoingHeader(res, 'content-length'));
+        if (Number.isSafeInteger(length) && length >= 0) span.setAttribute('http.response_content_length', length);
+      }
       captureHeadersOn(span, h.capture.serverResponse, (name) => outgoingHeader(res, name));
     }
     if (closed) {
