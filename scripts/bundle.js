@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * Replaces dist/start.js (tsc's output) with one bundled file holding the
+ * Replaces dist/start.js (tsc's output) with one bundled file, built from src/, holding the
  * agent and its runtime libraries. dist/register.js, the preload, stays tiny:
  * it reads the config and requires start.js only when the agent is enabled,
  * so OTEL_SDK_DISABLED=true parses next to nothing. Why: on a slow machine, Node spent most of
@@ -14,9 +14,14 @@
 const path = require('node:path');
 const esbuild = require('esbuild');
 
-const dist = path.join(__dirname, '..', 'dist');
+const root = path.join(__dirname, '..');
+const dist = path.join(root, 'dist');
 esbuild.buildSync({
-  entryPoints: [path.join(dist, 'start.js')],
+  // From the TypeScript sources, not tsc's CommonJS output: as ES modules, imports are hoisted to
+  // plain variables. Bundling CommonJS made every `api.trace`, `context_1.runIn` a property read
+  // through an esbuild getter (`__toCommonJS`), 1.5% of a server's time in a profile.
+  entryPoints: [path.join(root, 'src', 'start.ts')],
+  tsconfig: path.join(root, 'tsconfig.json'),
   outfile: path.join(dist, 'start.js'),
   allowOverwrite: true,
   bundle: true,
