@@ -68,25 +68,12 @@ interface Instance {
   addHook(name: string, fn: Fn): unknown;
 }
 
-/** fastify 5: `routeOptions.url` (a small object per call; `routerPath` is gone). */
-function routeFromOptions(request: Request, _reply: unknown, done: () => void): void {
-  const raw = request.raw;
-  if (serverState(raw) !== undefined) {
-    try {
-      const url = request.routeOptions?.url;
-      if (typeof url === 'string') setRoute(raw, url);
-    } catch (err) {
-      reportInternalError('fastify route', err);
-    }
-  }
-  done();
-}
-
 /**
- * Where a fastify 4 request keeps its route context: an own property,
- * `Symbol('fastify.context')` (4.x) or `context` (early 4.x). Read directly
- * because the public ways cost: 4.x's `routeOptions` getter builds and
- * freezes an object with accessors per call (~4 µs measured), and
+ * Where a fastify 4 or 5 request keeps its route context: an own property,
+ * `Symbol('fastify.context')` (4.x, 5.x) or `context` (early 4.x). Read directly
+ * because the public ways cost: the `routeOptions` getter builds an object
+ * per call (4.x also freezes it, ~4 µs measured; 5.x asks the router for
+ * its constraint strategies), and
  * `routerPath`/`context` print deprecation warnings in later 4.x.
  */
 function contextKey(request: object): PropertyKey | null {
@@ -95,7 +82,7 @@ function contextKey(request: object): PropertyKey | null {
   return own !== undefined && 'value' in own && typeof own.value === 'object' && own.value !== null ? 'context' : null;
 }
 
-/** fastify 4: the route context's `config.url`, through the key found on the first traced request. */
+/** The route context's `config.url`, through the key found on the first traced request (`routeOptions` as a fallback). */
 function routeFromContext(): (request: Request, reply: unknown, done: () => void) => void {
   let key: PropertyKey | null | undefined;
   return function otelAgentRoute(request, _reply, done) {
@@ -230,7 +217,7 @@ function wrapRoute(opts: Record<string, unknown>): void {
 
 function instrument(instance: Instance, version: string): void {
   const spans = internalSpansOn();
-  instance.addHook('onRequest', satisfies(version, '>=5.0.0-0') ? routeFromOptions : routeFromContext());
+  instance.addHook('onRequest', routeFromContext());
   instance.addHook('onError', recordError);
   if (!spans) return;
   instance.addHook('onRoute', wrapRoute);
