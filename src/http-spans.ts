@@ -284,6 +284,26 @@ export function rawHeader(raw: ReadonlyArray<unknown>, name: string): string[] |
   return out;
 }
 
+const headerPatterns = new Map<string, RegExp>();
+
+/**
+ * Where header `name` (lower case, a token) starts in a raw header block (at
+ * its `\r\n`), or -1: a case-insensitive search with a regexp made once per
+ * name. Lower-casing the whole block per response showed in profiles
+ * (frameworks such as fastify pass their headers to `writeHead`, so
+ * `getHeader` does not see them).
+ */
+function headerAt(raw: string, name: string): number {
+  let re = headerPatterns.get(name);
+  if (re === undefined) {
+    re = new RegExp(`\r\n${name.replace(/[^a-z0-9]/g, '\\$&')}:`, 'i');
+    // Names come from the configuration (captured headers) and our code: a handful.
+    if (headerPatterns.size < 256) headerPatterns.set(name, re);
+  }
+  const m = re.exec(raw);
+  return m === null ? -1 : m.index;
+}
+
 /**
  * A header of an outgoing message (server response, client request) as sent:
  * `getHeader` first; the header block Node wrote otherwise, since headers given
@@ -293,7 +313,7 @@ export function outgoingHeader(msg: { getHeader(name: string): unknown; _header?
   const v = msg.getHeader(name);
   const raw = msg._header;
   if (v !== undefined || typeof raw !== 'string') return v;
-  const at = raw.toLowerCase().indexOf(`\r\n${name}:`);
+  const at = headerAt(raw, name);
   if (at === -1) return undefined;
   const end = raw.indexOf('\r\n', at + 2);
   return raw.slice(at + name.length + 3, end === -1 ? undefined : end).trim();
