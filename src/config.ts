@@ -75,6 +75,8 @@ export interface AgentConfig {
     readonly attributeCountLimit: number;
     readonly eventCountLimit: number;
     readonly linkCountLimit: number;
+    readonly attributePerEventCountLimit: number;
+    readonly attributePerLinkCountLimit: number;
   };
   readonly logLevel: LogLevel;
   readonly instrumentations: ReadonlySet<InstrumentationName>;
@@ -144,8 +146,10 @@ export function readConfig(env: Env): ConfigResult {
     maxExportBatchSize = maxQueueSize;
   }
 
-  const valueLength =
+  const lengthSetting =
     r.int('OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT', undefined, 0) ?? r.int('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', Infinity, 0)!;
+  // 0 cuts nothing, as in the OpenTelemetry JS SDK (which ignores limits of 0 or less).
+  const valueLength = lengthSetting === 0 ? Infinity : lengthSetting;
   const attributeCount =
     r.int('OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT', undefined, 0) ?? r.int('OTEL_ATTRIBUTE_COUNT_LIMIT', 128, 0)!;
 
@@ -174,6 +178,8 @@ export function readConfig(env: Env): ConfigResult {
       attributeCountLimit: attributeCount,
       eventCountLimit: r.int('OTEL_SPAN_EVENT_COUNT_LIMIT', 128, 0)!,
       linkCountLimit: r.int('OTEL_SPAN_LINK_COUNT_LIMIT', 128, 0)!,
+      attributePerEventCountLimit: r.int('OTEL_SPAN_ATTRIBUTE_PER_EVENT_COUNT_LIMIT', 128, 0)!,
+      attributePerLinkCountLimit: r.int('OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT', 128, 0)!,
     },
     logLevel: r.oneOf('OTEL_LOG_LEVEL', LOG_LEVELS, 'warn')!,
     instrumentations: r.instrumentations(),

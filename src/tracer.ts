@@ -55,6 +55,8 @@ export interface SpanLimits {
   readonly attributeCountLimit: number;
   readonly eventCountLimit: number;
   readonly linkCountLimit: number;
+  readonly attributePerEventCountLimit: number;
+  readonly attributePerLinkCountLimit: number;
 }
 
 /** The sampler; `parentBasedAlwaysOn` marks the default, decided without a call. */
@@ -100,12 +102,21 @@ export function msToHrTime(ms: number): HrTime {
   return [s, ns];
 }
 
+function isHrTime(t: unknown): t is HrTime {
+  return Array.isArray(t) && t.length === 2 && typeof t[0] === 'number' && typeof t[1] === 'number';
+}
+
 /** A user-supplied time (epoch or performance-relative ms, `Date`, HrTime) as epoch ms. */
 function timeInputMs(t: TimeInput): number {
   if (typeof t === 'number') return t <= performance.now() ? t + offset : t;
   if (t instanceof Date) return t.getTime();
-  if (Array.isArray(t) && t.length === 2) return t[0] * 1000 + t[1] / 1e6;
+  if (isHrTime(t)) return t[0] * 1000 + t[1] / 1e6;
   return nowMs();
+}
+
+/** A user-supplied HrTime as given (a double of epoch ms only resolves ~0.25 µs); other inputs converted. */
+function hrTimeOf(t: TimeInput | undefined): HrTime {
+  return isHrTime(t) ? [t[0], t[1]] : msToHrTime(t === undefined ? nowMs() : timeInputMs(t));
 }
 
 // ---- ids ----
@@ -197,6 +208,9 @@ export class AgentSpan implements Span, ReadableSpan {
   /** Start and end, epoch milliseconds. */
   startMs: number;
   endMs = 0;
+  /** Start and end exactly as given when the caller passed HrTimes. */
+  private startHr: HrTime | undefined;
+  private endHr: HrTime | undefined;
   private ended_ = false;
   private attributeCount = 0;
   private readonly context_: SpanContext;
@@ -221,18 +235,28 @@ export class AgentSpan implements Span, ReadableSpan {
   }
 
   get startTime(): HrTime {
-    return msToHrTime(this.startMs);
+    return this.startHr ?? msToHrTime(this.startMs);
   }
 
   get endTime(): HrTime {
-    return this.ended_ ? msToHrTime(this.endMs) : [0, 0];
+    return this.ended_ ? (this.endHr ?? msToHrTime(this.endMs)) : [0, 0];
   }
 
   get duration(): HrTime {
     if (!this.ended_) return [-1, -1];
+    if (this.startHr !== undefined || this.endHr !== undefined) {
+      const [s0, n0] = this.startTime;
+      const [s1, n1] = this.endTime;
+      return n1 >= n0 ? [s1 - s0, n1 - n0] : [s1 - s0 - 1, n1 - n0 + 1e9];
+    }
     const ms = this.endMs - this.startMs;
     const s = Math.floor(ms / 1000);
     return [s, Math.round((ms - s * 1000) * 1e6)];
+  }
+
+  /** A start given as HrTime (the tracer sets it right after construction). */
+  setStartHr(t: HrTime): void {
+    this.startHr = [t[0], t[1]];
   }
 
   get ended(): boolean {
@@ -295,11 +319,10 @@ export class AgentSpan implements Span, ReadableSpan {
   }
 
   /** Attributes of an event or link under the per-item count limit: the kept copy and how many were dropped. */
-  private limited(attributes: Attributes | undefined): [Attributes, number] {
+  private limited(attributes: Attributes | undefined, max: number): [Attributes, number] {
     const out: Attributes = {};
     let n = 0;
     let dropped = 0;
-    const max = this.shared.limits.attributeCountLimit;
     for (const key in attributes) {
       if (!hasOwn.call(attributes, key) || key === '') continue;
       const v = attributes[key];
@@ -333,8 +356,8 @@ export class AgentSpan implements Span, ReadableSpan {
       this.events.shift();
       this.droppedEventsCount++;
     }
-    const [kept, dropped] = this.limited(attributes);
-    this.events.push({ name, attributes: kept, time: msToHrTime(time === undefined ? nowMs() : timeInputMs(time)), droppedAttributesCount: dropped });
+    const [kept, dropped] = this.limited(attributes, this.shared.limits.attributePerEventCountLimit);
+    this.events.push({ name, attributes: kept, time: hrTimeOf(time), droppedAttributesCount: dropped });
     return this;
   }
 
@@ -350,7 +373,7 @@ export class AgentSpan implements Span, ReadableSpan {
       this.links.shift();
       this.droppedLinksCount++;
     }
-    const [kept, dropped] = this.limited(link.attributes);
+    const [kept, dropped] = this.limited(link.attributes, this.shared.limits.attributePerLinkCountLimit);
     const out: Link = { context: link.context };
     if (Object.keys(kept).length > 0) out.attributes = kept;
     if (dropped > 0) out.droppedAttributesCount = dropped;
@@ -391,9 +414,14 @@ export class AgentSpan implements Span, ReadableSpan {
 
   end(endTime?: TimeInput): void {
     if (this.ended_) return;
-    let end = endTime === undefined ? nowMs() : timeInputMs(endTime);
-    if (end < this.startMs) end = this.startMs;
-    this.endMs = end;
+    const end = endTime === undefined ? nowMs() : timeInputMs(endTime);
+    if (end < this.startMs) {
+      this.endMs = this.startMs;
+      this.endHr = this.startHr;
+    } else {
+      this.endMs = end;
+      if (isHrTime(endTime)) this.endHr = [endTime[0], endTime[1]];
+    }
     this.ended_ = true;
     const processors = this.shared.processors;
     for (let i = 0; i < processors.length; i++) processors[i]!.onEnd(this);
@@ -401,7 +429,7 @@ export class AgentSpan implements Span, ReadableSpan {
 }
 
 function isTimeInput(v: unknown): v is TimeInput {
-  return typeof v === 'number' || v instanceof Date || (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'number');
+  return typeof v === 'number' || v instanceof Date || isHrTime(v);
 }
 
 /** The parent's context when it is a valid one (our own spans are valid by construction). */
@@ -471,6 +499,7 @@ export class AgentTracer implements Tracer {
     };
     if (decision === NOT_RECORD) return trace.wrapSpanContext(spanContext);
     const span = new AgentSpan(this.shared, spanContext, parent, name, kind, startTime === undefined ? nowMs() : timeInputMs(startTime));
+    if (isHrTime(startTime)) span.setStartHr(startTime);
     if (attributes !== undefined) {
       if (owned && extra === undefined) span.adopt(attributes);
       else span.setAttributes(attributes);

@@ -22,7 +22,9 @@ describe('readConfig (pure env → config)', () => {
     assert.deepEqual(config.sampler, { name: 'parentbased_always_on', ratio: 1 });
     assert.deepEqual(config.propagators, ['tracecontext', 'baggage']);
     assert.deepEqual(config.bsp, { scheduleDelayMs: 5000, exportTimeoutMs: 30000, maxQueueSize: 2048, maxExportBatchSize: 512 });
-    assert.deepEqual(config.spanLimits, { attributeValueLengthLimit: Infinity, attributeCountLimit: 128, eventCountLimit: 128, linkCountLimit: 128 });
+    assert.deepEqual(config.spanLimits, {
+      attributeValueLengthLimit: Infinity, attributeCountLimit: 128, eventCountLimit: 128, linkCountLimit: 128, attributePerEventCountLimit: 128, attributePerLinkCountLimit: 128,
+    });
     assert.equal(config.logLevel, 'warn');
     assert.deepEqual([...config.instrumentations].sort(), ['express', 'fastify', 'fetch', 'http', 'pg']);
     assert.deepEqual(config.semconv, { http: { old: true, stable: false }, db: { old: true, stable: false } });
@@ -154,8 +156,12 @@ describe('readConfig (pure env → config)', () => {
   });
 
   it('span limits: generic and span-specific variables', () => {
-    const c = read({ OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '100', OTEL_ATTRIBUTE_COUNT_LIMIT: '10', OTEL_SPAN_EVENT_COUNT_LIMIT: '3', OTEL_SPAN_LINK_COUNT_LIMIT: '2' }).config;
-    assert.deepEqual(c.spanLimits, { attributeValueLengthLimit: 100, attributeCountLimit: 10, eventCountLimit: 3, linkCountLimit: 2 });
+    const c = read({
+      OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '100', OTEL_ATTRIBUTE_COUNT_LIMIT: '10', OTEL_SPAN_EVENT_COUNT_LIMIT: '3', OTEL_SPAN_LINK_COUNT_LIMIT: '2',
+      OTEL_SPAN_ATTRIBUTE_PER_EVENT_COUNT_LIMIT: '4', OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT: '1',
+    }).config;
+    assert.deepEqual(c.spanLimits, { attributeValueLengthLimit: 100, attributeCountLimit: 10, eventCountLimit: 3, linkCountLimit: 2, attributePerEventCountLimit: 4, attributePerLinkCountLimit: 1 });
+    assert.equal(read({ OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '0' }).config.spanLimits.attributeValueLengthLimit, Infinity, '0 cuts nothing, as in the SDK');
     const s = read({ OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '100', OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT: '50', OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: '5' }).config;
     assert.equal(s.spanLimits.attributeValueLengthLimit, 50);
     assert.equal(s.spanLimits.attributeCountLimit, 5);
@@ -227,7 +233,7 @@ describe('readConfig (pure env → config)', () => {
       OTEL_TRACES_SAMPLER_ARG: '0.5', OTEL_PROPAGATORS: 'b3', OTEL_BSP_SCHEDULE_DELAY: '1', OTEL_BSP_EXPORT_TIMEOUT: '1',
       OTEL_BSP_MAX_QUEUE_SIZE: '1000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '1', OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '1',
       OTEL_ATTRIBUTE_COUNT_LIMIT: '1', OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT: '1', OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: '1',
-      OTEL_SPAN_EVENT_COUNT_LIMIT: '1', OTEL_SPAN_LINK_COUNT_LIMIT: '1', OTEL_LOG_LEVEL: 'debug', OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http',
+      OTEL_SPAN_EVENT_COUNT_LIMIT: '1', OTEL_SPAN_LINK_COUNT_LIMIT: '1', OTEL_SPAN_ATTRIBUTE_PER_EVENT_COUNT_LIMIT: '1', OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT: '1', OTEL_LOG_LEVEL: 'debug', OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http',
       OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'http', OTEL_SEMCONV_STABILITY_OPT_IN: 'http', OTEL_NODE_EXCLUDED_URLS: 'x',
       OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST: 'a', OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE: 'a',
       OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST: 'a', OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE: 'a',
