@@ -2,13 +2,16 @@
  * Encodes finished spans as an OTLP ExportTraceServiceRequest, in protobuf
  * (one pass into one growing buffer) or in OTLP/JSON.
  *
- * Why our own: the export encoder runs for every span, and upstream's copies
- * strings byte by byte in JS and sizes every message in a second pass; here
- * strings go through Buffer's native UTF-8 writer, repeated attribute keys
- * and each resource are encoded once, and a nested message's length is
- * written in front of it after the fact (moving the bytes only in the rare
- * case where the reserved length prefix was too short). It also spares the
- * install the upstream transformer's metrics and logs SDKs.
+ * Why our own: the export encoder runs for every span, on the app's own core,
+ * and upstream's sizes every message in a second pass and allocates per field.
+ * Here each resource and each attribute key is encoded once; a KeyValue whose
+ * value repeats (`GET`, `127.0.0.1`, `200`) is copied whole from a bounded
+ * cache, and a run of attributes equal to the previous span's is copied from
+ * that span's bytes; lengths are written up front where they are known, else
+ * after the fact into a prefix sized for the usual case (the bytes move only
+ * when it was not); ids, timestamps and short ASCII strings are written in JS,
+ * as a call into C++ costs more than they do (bench/encode.js measures it).
+ * It also spares the install the upstream transformer's metrics and logs SDKs.
  */
 import type { AttributeValue, Attributes, HrTime, Link, SpanContext } from '@opentelemetry/api';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
@@ -21,10 +24,43 @@ const VARINT = 0;
 const I64 = 1;
 const I32 = 5;
 
+/** How many bytes the varint of `v` (an integer, 0 ≤ v < 2^53) takes. */
+function varintSize(v: number): number {
+  if (v < 0x80) return 1;
+  if (v < 0x4000) return 2;
+  if (v < 0x200000) return 3;
+  if (v < 0x10000000) return 4;
+  let n = 5;
+  for (v = Math.floor(v / 0x800000000); v > 0; v = Math.floor(v / 128)) n++;
+  return n;
+}
+
+/** The UTF-8 length of `s`. Short strings are nearly all ASCII, and scanning them here beats a call into C++. */
+function utf8Length(s: string): number {
+  const len = s.length;
+  if (len < 24) {
+    let i = 0;
+    while (i < len && s.charCodeAt(i) < 0x80) i++;
+    if (i === len) return len;
+  }
+  return Buffer.byteLength(s, 'utf8');
+}
+
+// Hex digit values by char code, for ids (anything else reads as 0: the SDK's and our propagators' ids are valid hex).
+const HEX = new Uint8Array(128);
+for (let i = 0; i < 10; i++) HEX[48 + i] = i;
+for (let i = 0; i < 6; i++) HEX[65 + i] = HEX[97 + i] = 10 + i;
+
 /** A growable byte buffer with protobuf primitives. */
 class Writer {
-  buf: Buffer = Buffer.allocUnsafe(64 * 1024);
+  buf: Buffer;
   pos = 0;
+  /** Changes whenever written bytes move or are dropped, so that offsets into `buf` taken before go stale. */
+  epoch = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
 
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -33,19 +69,31 @@ class Writer {
     this.buf = next;
   }
 
+  byte(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
   varint(v: number): void {
     this.ensure(10);
-    const b = this.buf;
     if (v < 0) {
       // int64 two's complement: always 10 bytes.
       this.bigVarint(BigInt.asUintN(64, BigInt(v)));
       return;
     }
-    while (v > 127) {
-      b[this.pos++] = (v & 127) | 128;
+    const b = this.buf;
+    let p = this.pos;
+    // `& 127` is exact above 2^31 too (ToInt32 keeps the low bits); the shift is not.
+    while (v > 0x7fffffff) {
+      b[p++] = (v & 127) | 128;
       v = Math.floor(v / 128);
     }
-    b[this.pos++] = v;
+    while (v > 127) {
+      b[p++] = (v & 127) | 128;
+      v >>>= 7;
+    }
+    b[p++] = v;
+    this.pos = p;
   }
 
   private bigVarint(v: bigint): void {
@@ -58,90 +106,137 @@ class Writer {
   }
 
   tag(field: number, wire: number): void {
-    this.varint((field << 3) | wire);
+    const t = (field << 3) | wire;
+    if (t < 128) this.byte(t);
+    else this.varint(t);
   }
 
-  /** Starts a length-delimited field; returns the mark for {@link end}. One byte is reserved for the length. */
-  begin(field: number): number {
+  /**
+   * Starts a length-delimited field, keeping `reserve` bytes for its length: the size that
+   * length usually needs, so that {@link end} rarely has to move the body. Returns the body's start.
+   */
+  begin(field: number, reserve: number): number {
     this.tag(field, LEN);
-    this.ensure(1);
-    return this.pos++;
+    this.ensure(reserve);
+    return (this.pos += reserve);
   }
 
-  /** Writes the length of the message started at `mark`, moving its bytes if the length needs more than one byte. */
-  end(mark: number): void {
-    const len = this.pos - mark - 1;
-    if (len < 128) {
-      this.buf[mark] = len;
-      return;
+  /** Writes the length of the body started at `start`, moving the body when the length needs other than `reserve` bytes. */
+  end(start: number, reserve: number): void {
+    let len = this.pos - start;
+    const size = varintSize(len);
+    if (size !== reserve) {
+      this.ensure(size - reserve);
+      this.buf.copyWithin(start - reserve + size, start, this.pos);
+      this.pos += size - reserve;
+      this.epoch++;
     }
-    const size = len < 1 << 14 ? 2 : len < 1 << 21 ? 3 : len < 1 << 28 ? 4 : 5;
-    this.ensure(size - 1);
-    this.buf.copyWithin(mark + size, mark + 1, this.pos);
-    this.pos += size - 1;
-    let v = len;
-    for (let i = 0; i < size - 1; i++) {
-      this.buf[mark + i] = (v & 127) | 128;
-      v = Math.floor(v / 128);
+    const b = this.buf;
+    let p = start - reserve;
+    while (len > 127) {
+      b[p++] = (len & 127) | 128;
+      len >>>= 7;
     }
-    this.buf[mark + size - 1] = v;
+    b[p] = len;
   }
 
   string(field: number, s: string): void {
     this.tag(field, LEN);
-    const len = s.length;
-    if (len < 64) {
-      // Short ASCII strings (nearly all attribute values): a JS copy beats a call into C++.
-      this.ensure(1 + len * 3);
-      const b = this.buf;
-      const start = this.pos + 1;
-      let i = 0;
-      for (; i < len; i++) {
-        const c = s.charCodeAt(i);
-        if (c > 127) break;
-        b[start + i] = c;
-      }
-      // A string of fewer than 43 UTF-16 units has at most 126 UTF-8 bytes: its length fits one byte.
-      if (i === len || len < 43) {
-        const n = i === len ? len : i + b.write(s.slice(i), start + i, 'utf8');
-        b[this.pos] = n;
-        this.pos = start + n;
-        return;
-      }
-    }
-    const n = Buffer.byteLength(s, 'utf8');
-    this.varint(n);
-    this.ensure(n);
-    this.pos += this.buf.write(s, this.pos, n, 'utf8');
+    this.utf8(s, utf8Length(s));
   }
 
-  /** Hex id as bytes (`trace_id`, `span_id`). */
-  hexBytes(field: number, hex: string): void {
-    this.tag(field, LEN);
+  /** The length `n` (from {@link utf8Length}), then `s` in UTF-8. */
+  utf8(s: string, n: number): void {
+    this.varint(n);
+    this.ensure(n);
+    if (n === s.length && n < 24) {
+      // ASCII (UTF-8 is as long as UTF-16 only then), short: a JS copy beats a call into C++.
+      const b = this.buf;
+      const p = this.pos;
+      for (let i = 0; i < n; i++) b[p + i] = s.charCodeAt(i);
+      this.pos = p + n;
+    } else {
+      this.pos += this.buf.write(s, this.pos, n, 'utf8');
+    }
+  }
+
+  /** A hex id as bytes (`trace_id`, `span_id`), decoded here: `buf.write(hex, 'hex')` is a call into C++ per id. */
+  id(field: number, hex: string): void {
     const n = hex.length >> 1;
-    this.ensure(1 + n);
-    this.buf[this.pos++] = n;
-    this.pos += this.buf.write(hex, this.pos, n, 'hex');
+    this.tag(field, LEN);
+    this.varint(n);
+    this.ensure(n);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < 2 * n; i += 2) {
+      b[p++] = (HEX[hex.charCodeAt(i) & 127]! << 4) | HEX[hex.charCodeAt(i + 1) & 127]!;
+    }
+    this.pos = p;
+  }
+
+  /** Appends a copy of the bytes at [from, to) of this buffer. */
+  copy(from: number, to: number): void {
+    this.ensure(to - from);
+    this.buf.copyWithin(this.pos, from, to);
+    this.pos += to - from;
   }
 
   raw(bytes: Uint8Array): void {
-    this.ensure(bytes.length);
-    this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
+    const n = bytes.length;
+    this.ensure(n);
+    const b = this.buf;
+    const p = this.pos;
+    // A JS loop costs some 2.5 ns a byte, TypedArray#set about 20 ns whatever the size.
+    if (n <= 8) for (let i = 0; i < n; i++) b[p + i] = bytes[i]!;
+    else b.set(bytes, p);
+    this.pos = p + n;
   }
 
+  /**
+   * The HrTime as fixed64 nanoseconds, without BigInt (an allocation and slow arithmetic per
+   * timestamp). With s < 2^32 and ns < 1e9, all exact in doubles: m = s × 1953125 < 2^53
+   * (1e9 = 1953125 × 2^9); s × 1e9 = m × 2^9 = mHi × 2^32 + mLo × 2^9 with mLo the low 23
+   * bits of m; and d = mLo × 2^9 + ns < 2^33 carries at most 1 into the high half.
+   */
   fixed64Time(field: number, t: HrTime): void {
+    const s = t[0];
+    const ns = t[1];
     this.tag(field, I64);
     this.ensure(8);
-    this.buf.writeBigUInt64LE(BigInt(t[0]) * 1_000_000_000n + BigInt(t[1]), this.pos);
-    this.pos += 8;
+    if (s >>> 0 !== s || ns >>> 0 !== ns || ns >= 1e9) {
+      // Not a normalized HrTime of unsigned integers: as upstream does (truncated), the slow way.
+      this.buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(Math.trunc(s)) * 1_000_000_000n + BigInt(Math.trunc(ns))), this.pos);
+      this.pos += 8;
+      return;
+    }
+    const m = s * 1953125;
+    const mHi = Math.floor(m / 0x800000);
+    const d = (m - mHi * 0x800000) * 512 + ns;
+    const lo = d >>> 0;
+    const hi = mHi + (d > 0xffffffff ? 1 : 0);
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = lo;
+    b[p + 1] = lo >>> 8;
+    b[p + 2] = lo >>> 16;
+    b[p + 3] = lo >>> 24;
+    b[p + 4] = hi;
+    b[p + 5] = hi >>> 8;
+    b[p + 6] = hi >>> 16;
+    b[p + 7] = hi >>> 24;
+    this.pos = p + 8;
   }
 
   fixed32(field: number, v: number): void {
     this.tag(field, I32);
     this.ensure(4);
-    this.buf.writeUInt32LE(v >>> 0, this.pos);
-    this.pos += 4;
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = v;
+    b[p + 1] = v >>> 8;
+    b[p + 2] = v >>> 16;
+    b[p + 3] = v >>> 24;
+    this.pos = p + 4;
   }
 
   double(field: number, v: number): void {
@@ -152,22 +247,110 @@ class Writer {
   }
 }
 
-// Encoded `key` fields of KeyValue (tag, length, UTF-8), by key: attribute keys repeat endlessly.
-const keyCache = new Map<string, Buffer>();
+/**
+ * An attribute key as encoded once: its `key` field (tag, length, UTF-8), and the whole
+ * encoded KeyValue field of the primitive values seen with it (string values up to
+ * KV_VALUE_MAX long). Values such as `GET`, `http`, `127.0.0.1`, `1.1`, `200`, routes and user
+ * agents repeat from span to span, and a hit is one copy instead of some ten small writes.
+ * The tag of a cached KeyValue is written over on each use: the enclosing field varies (it is
+ * one byte for all of them, fields 1 to 9).
+ */
+interface KeyEntry {
+  key: Uint8Array;
+  /** Undefined for a key past the key cache's bound, or whose values do not repeat. */
+  values: Map<string | number | boolean, Uint8Array> | undefined;
+  /** Misses in a row since `values` filled up. */
+  misses: number;
+}
+
+const keyCache = new Map<string, KeyEntry>();
 const KEY_CACHE_MAX = 2048;
-function encodedKey(key: string): Buffer {
-  let b = keyCache.get(key);
-  if (b === undefined) {
-    const w = new Writer();
+// Bounds for the KeyValue cache: 64 values per key, so that a key with a new value on every
+// span (url.path, client ports) fills only its share, and after 1024 misses in a row is no
+// longer looked up and gives that room back; and 4096 in all: some 250 B each for typical
+// values, about 1 MB when full (3.5 MB at worst, with 128 non-ASCII characters each). Runs of
+// values equal to the previous span's are copied without it (spanAttributes).
+const KV_VALUE_MAX = 128;
+const KV_CACHE_MAX = 4096;
+const KV_PER_KEY_MAX = 64;
+const KV_MISSES_MAX = 1024;
+let kvCacheSize = 0;
+
+function keyEntry(key: string): KeyEntry {
+  let e = keyCache.get(key);
+  if (e === undefined) {
+    const w = new Writer(16 + key.length * 3);
     w.string(1, key);
-    b = Buffer.from(w.buf.subarray(0, w.pos));
-    if (keyCache.size < KEY_CACHE_MAX) keyCache.set(key, b);
+    const cached = keyCache.size < KEY_CACHE_MAX;
+    e = { key: w.buf.subarray(0, w.pos), values: cached ? new Map() : undefined, misses: 0 };
+    if (cached) keyCache.set(key, e);
   }
-  return b;
+  return e;
+}
+
+/** `field` = KeyValue(`k`, `v`) for a string, number or boolean `v`. */
+function primitiveKeyValue(w: Writer, field: number, k: KeyEntry, v: string | number | boolean): void {
+  const values = k.values;
+  const cacheable = values !== undefined && (typeof v !== 'string' || v.length <= KV_VALUE_MAX);
+  if (cacheable) {
+    const hit = values.get(v);
+    if (hit !== undefined) {
+      const p = w.pos;
+      w.raw(hit);
+      w.buf[p] = (field << 3) | LEN;
+      k.misses = 0;
+      return;
+    }
+    if (values.size >= KV_PER_KEY_MAX && ++k.misses > KV_MISSES_MAX) {
+      // A key with a new value each time (a path, a port): stop looking, give the room back.
+      kvCacheSize -= values.size;
+      k.values = undefined;
+    }
+  }
+  const start = w.pos;
+  // Every length is known up front: no back-patching.
+  w.tag(field, LEN);
+  const key = k.key;
+  if (typeof v === 'string') {
+    const n = utf8Length(v);
+    const anyLen = 1 + varintSize(n) + n;
+    w.varint(key.length + 1 + varintSize(anyLen) + anyLen);
+    w.raw(key);
+    w.byte((2 << 3) | LEN);
+    w.varint(anyLen);
+    w.byte((1 << 3) | LEN);
+    w.utf8(v, n);
+  } else if (typeof v === 'boolean') {
+    w.varint(key.length + 4);
+    w.raw(key);
+    w.byte((2 << 3) | LEN);
+    w.byte(2);
+    w.byte((2 << 3) | VARINT);
+    w.byte(v ? 1 : 0);
+  } else if (v >= 0 && v <= Number.MAX_SAFE_INTEGER && Number.isInteger(v)) {
+    const anyLen = 1 + varintSize(v);
+    w.varint(key.length + 2 + anyLen);
+    w.raw(key);
+    w.byte((2 << 3) | LEN);
+    w.byte(anyLen);
+    w.byte((3 << 3) | VARINT);
+    w.varint(v);
+  } else {
+    // Negative integers (10-byte varints) and doubles: rare enough for the general path.
+    w.pos = start;
+    const m = w.begin(field, 1);
+    w.raw(key);
+    anyValue(w, 2, v);
+    w.end(m, 1);
+  }
+  if (cacheable && kvCacheSize < KV_CACHE_MAX && values.size < KV_PER_KEY_MAX) {
+    values.set(v, Uint8Array.prototype.slice.call(w.buf, start, w.pos));
+    kvCacheSize++;
+  }
 }
 
 function anyValue(w: Writer, field: number, v: unknown): void {
-  const m = w.begin(field);
+  const m = w.begin(field, 1);
   switch (typeof v) {
     case 'string':
       w.string(1, v);
@@ -186,47 +369,131 @@ function anyValue(w: Writer, field: number, v: unknown): void {
       break;
     default:
       if (Array.isArray(v)) {
-        const a = w.begin(5);
+        const a = w.begin(5, 1);
         for (const item of v) anyValue(w, 1, item);
-        w.end(a);
+        w.end(a, 1);
       } else if (v instanceof Uint8Array) {
         w.tag(7, LEN);
         w.varint(v.length);
         w.raw(v);
       }
   }
-  w.end(m);
+  w.end(m, 1);
 }
 
 function attributes(w: Writer, field: number, attrs: Attributes | undefined): void {
   if (attrs === undefined) return;
   for (const key in attrs) {
     const v = attrs[key];
-    if (v === undefined || v === null) continue;
-    const m = w.begin(field);
-    w.raw(encodedKey(key));
-    anyValue(w, 2, v);
-    w.end(m);
+    if (v !== undefined && v !== null) keyValue(w, field, keyEntry(key), v);
   }
 }
 
+function keyValue(w: Writer, field: number, k: KeyEntry, v: AttributeValue): void {
+  const type = typeof v;
+  if (type === 'string' || type === 'number' || type === 'boolean') {
+    primitiveKeyValue(w, field, k, v as string | number | boolean);
+  } else {
+    const m = w.begin(field, 1);
+    w.raw(k.key);
+    anyValue(w, 2, v);
+    w.end(m, 1);
+  }
+}
+
+/**
+ * The previous span's attributes, by position, and where their bytes are in the writer.
+ * Spans from one instrumentation set the same keys in the same order, many of them to the
+ * same values: a run of attributes equal to the previous span's becomes one copy of its bytes
+ * (copyWithin) instead of a lookup and a copy each.
+ */
+class PrevAttributes {
+  keys: string[] = [];
+  entries: KeyEntry[] = [];
+  values: unknown[] = [];
+  /** Offsets of each KeyValue field (tag included) in the writer's buffer. */
+  starts: number[] = [];
+  ends: number[] = [];
+  count = 0;
+  /** The writer's epoch when the offsets were taken: they hold while it is unchanged. */
+  epoch = -1;
+}
+const PREV_MAX = 64;
+const prev = new PrevAttributes();
+
+/** The span's `attributes` (field 9), reusing the bytes of the previous span's where equal. */
+function spanAttributes(w: Writer, attrs: Attributes): void {
+  const p = prev;
+  const valid = p.epoch === w.epoch ? p.count : 0;
+  // A pending copy of the previous span's bytes [from, to), to land at w.pos.
+  let from = 0;
+  let to = 0;
+  let i = 0;
+  for (const key in attrs) {
+    const v = attrs[key];
+    if (v === undefined || v === null) continue;
+    if (i === PREV_MAX) {
+      // Past what is tracked by position: plain encoding (after the pending copy).
+      if (to !== from) w.copy(from, to);
+      from = to;
+      keyValue(w, 9, keyEntry(key), v);
+      continue;
+    }
+    if (p.keys[i] === key) {
+      if (i < valid && p.values[i] === v) {
+        // Equal primitives (or the same array, unchanged within this call) encode the same, and
+        // the previous span's bytes are intact: nothing moved since (epoch), and we write after
+        // them. Join the pending copy if they follow on from it.
+        const start = p.starts[i]!;
+        const end = p.ends[i]!;
+        if (start !== to) {
+          if (to !== from) w.copy(from, to);
+          from = start;
+          to = start;
+        }
+        p.starts[i] = w.pos + to - from;
+        to = end;
+        p.ends[i] = w.pos + to - from;
+        i++;
+        continue;
+      }
+    } else {
+      p.keys[i] = key;
+      p.entries[i] = keyEntry(key);
+    }
+    if (to !== from) {
+      w.copy(from, to);
+      from = to;
+    }
+    p.values[i] = v;
+    p.starts[i] = w.pos;
+    keyValue(w, 9, p.entries[i]!, v);
+    p.ends[i] = w.pos;
+    i++;
+  }
+  if (to !== from) w.copy(from, to);
+  p.count = Math.min(i, PREV_MAX);
+  p.epoch = w.epoch;
+}
+
 // Resources rarely change: encode each once.
-const resourceCache = new WeakMap<object, Buffer>();
+const resourceCache = new WeakMap<object, Uint8Array>();
 function resource(w: Writer, r: Resource): void {
   let b = resourceCache.get(r);
   if (b === undefined) {
-    const rw = new Writer();
-    const m = rw.begin(1);
+    const rw = new Writer(1024);
+    const m = rw.begin(1, 2);
     attributes(rw, 1, r.attributes);
-    rw.end(m);
-    b = Buffer.from(rw.buf.subarray(0, rw.pos));
+    rw.end(m, 2);
+    b = rw.buf.subarray(0, rw.pos);
     resourceCache.set(r, b);
   }
   w.raw(b);
 }
 
 function event(w: Writer, e: TimedEvent): void {
-  const m = w.begin(11);
+  // 2 bytes for the length: an exception event with its stack trace is longer than 127 bytes.
+  const m = w.begin(11, 2);
   w.fixed64Time(1, e.time);
   w.string(2, e.name);
   attributes(w, 3, e.attributes);
@@ -234,13 +501,13 @@ function event(w: Writer, e: TimedEvent): void {
     w.tag(4, VARINT);
     w.varint(e.droppedAttributesCount);
   }
-  w.end(m);
+  w.end(m, 2);
 }
 
 function link(w: Writer, l: Link): void {
-  const m = w.begin(13);
-  w.hexBytes(1, l.context.traceId);
-  w.hexBytes(2, l.context.spanId);
+  const m = w.begin(13, 1);
+  w.id(1, l.context.traceId);
+  w.id(2, l.context.spanId);
   const ts = l.context.traceState?.serialize();
   if (ts) w.string(3, ts);
   attributes(w, 4, l.attributes);
@@ -249,7 +516,7 @@ function link(w: Writer, l: Link): void {
     w.varint(l.droppedAttributesCount);
   }
   w.fixed32(6, flags(l.context, l.context.traceFlags));
-  w.end(m);
+  w.end(m, 1);
 }
 
 /** Span flags: W3C trace flags plus "is-remote is known" and the parent's is-remote bit. */
@@ -258,20 +525,21 @@ function flags(ctx: SpanContext | undefined, base = 0): number {
 }
 
 function span(w: Writer, s: ReadableSpan): void {
-  const m = w.begin(2);
+  // 2 bytes for the length: spans are nearly always 128 B to 16 kB long.
+  const m = w.begin(2, 2);
   const ctx = s.spanContext();
-  w.hexBytes(1, ctx.traceId);
-  w.hexBytes(2, ctx.spanId);
+  w.id(1, ctx.traceId);
+  w.id(2, ctx.spanId);
   const ts = ctx.traceState?.serialize();
   if (ts) w.string(3, ts);
   const parent = s.parentSpanContext;
-  if (parent?.spanId) w.hexBytes(4, parent.spanId);
+  if (parent?.spanId) w.id(4, parent.spanId);
   w.string(5, s.name);
   w.tag(6, VARINT);
   w.varint(s.kind + 1);
   w.fixed64Time(7, s.startTime);
   w.fixed64Time(8, s.endTime);
-  attributes(w, 9, s.attributes);
+  spanAttributes(w, s.attributes);
   if (s.droppedAttributesCount) {
     w.tag(10, VARINT);
     w.varint(s.droppedAttributesCount);
@@ -286,55 +554,85 @@ function span(w: Writer, s: ReadableSpan): void {
     w.tag(14, VARINT);
     w.varint(s.droppedLinksCount);
   }
-  const st = w.begin(15);
+  const st = w.begin(15, 1);
   if (s.status.message) w.string(2, s.status.message);
   if (s.status.code) {
     w.tag(3, VARINT);
     w.varint(s.status.code);
   }
-  w.end(st);
+  w.end(st, 1);
   w.fixed32(16, flags(parent, ctx.traceFlags));
-  w.end(m);
+  w.end(m, 2);
+}
+
+interface ScopeGroup {
+  scope: Scope;
+  spans: ReadableSpan[];
+}
+
+// Scope identity as a string, by scope object: tracers share theirs among their spans.
+const scopeKeys = new WeakMap<Scope, string>();
+function scopeKey(sc: Scope): string {
+  let key = scopeKeys.get(sc);
+  if (key === undefined) {
+    key = `${sc.name}\u0000${sc.version ?? ''}\u0000${sc.schemaUrl ?? ''}`;
+    scopeKeys.set(sc, key);
+  }
+  return key;
 }
 
 /** Spans grouped by resource, then by instrumentation scope, in first-seen order. */
-function group(spans: readonly ReadableSpan[]): Map<Resource, Map<string, { scope: Scope; spans: ReadableSpan[] }>> {
-  const out = new Map<Resource, Map<string, { scope: Scope; spans: ReadableSpan[] }>>();
+function group(spans: readonly ReadableSpan[]): Map<Resource, Map<string, ScopeGroup>> {
+  const out = new Map<Resource, Map<string, ScopeGroup>>();
+  let lastResource: Resource | undefined;
+  let lastScope: Scope | undefined;
+  let last: ScopeGroup | undefined;
   for (const s of spans) {
+    const sc = s.instrumentationScope;
+    // Runs of spans from one tracer are the rule: skip the lookups.
+    if (last !== undefined && s.resource === lastResource && sc === lastScope) {
+      last.spans.push(s);
+      continue;
+    }
     let scopes = out.get(s.resource);
     if (scopes === undefined) out.set(s.resource, (scopes = new Map()));
-    const sc = s.instrumentationScope;
-    const key = `${sc.name}\u0000${sc.version ?? ''}\u0000${sc.schemaUrl ?? ''}`;
-    const entry = scopes.get(key);
-    if (entry) entry.spans.push(s);
-    else scopes.set(key, { scope: sc, spans: [s] });
+    const key = scopeKey(sc);
+    last = scopes.get(key);
+    if (last) last.spans.push(s);
+    else scopes.set(key, (last = { scope: sc, spans: [s] }));
+    lastResource = s.resource;
+    lastScope = sc;
   }
   return out;
 }
 
-const writer = new Writer();
+const writer = new Writer(64 * 1024);
 
 /** `spans` as a protobuf ExportTraceServiceRequest (a fresh copy: safe to keep). */
 export function encodeProtobuf(spans: readonly ReadableSpan[]): Uint8Array {
   const w = writer;
   w.pos = 0;
+  w.epoch++;
   for (const [res, scopes] of group(spans)) {
-    const rs = w.begin(1);
+    // 3 bytes for these lengths: a batch is up to 2 MB with no move.
+    const rs = w.begin(1, 3);
     resource(w, res);
     for (const { scope, spans: list } of scopes.values()) {
-      const ss = w.begin(2);
-      const is = w.begin(1);
+      const ss = w.begin(2, 3);
+      const is = w.begin(1, 1);
       w.string(1, scope.name);
       if (scope.version) w.string(2, scope.version);
-      w.end(is);
-      for (const s of list) span(w, s);
+      w.end(is, 1);
+      for (let i = 0; i < list.length; i++) span(w, list[i]!);
       if (scope.schemaUrl) w.string(3, scope.schemaUrl);
-      w.end(ss);
+      w.end(ss, 3);
     }
     if (res.schemaUrl) w.string(3, res.schemaUrl);
-    w.end(rs);
+    w.end(rs, 3);
   }
-  const out = Buffer.from(w.buf.subarray(0, w.pos));
+  // Not Buffer.from(subarray): it zero-fills the new memory before copying.
+  const out = Buffer.allocUnsafe(w.pos);
+  w.buf.copy(out, 0, 0, w.pos);
   // Do not let one huge batch pin a huge buffer forever.
   if (w.buf.length > 4 * 1024 * 1024) w.buf = Buffer.allocUnsafe(64 * 1024);
   return out;

@@ -40,6 +40,27 @@ function spans() {
   return ended;
 }
 
+let templateSpan;
+/** One finished span to derive others from with {@link fake}. */
+function template() {
+  templateSpan ??= spans()[1];
+  return templateSpan;
+}
+
+/** A span like `span` with some fields replaced (own properties over the real span). */
+function fake(span, fields) {
+  return Object.assign(Object.create(span), { events: [], links: [] }, fields);
+}
+
+/** A deterministic generator of integers in [0, n). */
+function lcg(seed) {
+  let x = seed;
+  return (n) => {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    return x % n;
+  };
+}
+
 describe('OTLP encoder', () => {
   let Request;
   before(() => {
@@ -60,6 +81,120 @@ describe('OTLP encoder', () => {
     const big = Array.from({ length: 20 }, () => s).flat();
     assert.equal(decode(encodeProtobuf(big)).resourceSpans[0].scopeSpans[1].spans.length, 4000);
     assert.deepEqual(decode(encodeProtobuf(s.slice(0, 3))), decode(ProtobufTraceSerializer.serializeRequest(s.slice(0, 3))));
+  });
+
+  it('protobuf: runs of attributes like the previous span\'s (copied bytes), with values, keys, order and types changing', () => {
+    // Each span's attributes are the previous span's with a few changes, so that the encoder
+    // copies runs of them from the previous span's bytes and re-encodes the rest. Tiny spans and
+    // spans with short events move bytes when their length is written (offsets must go stale).
+    const rand = lcg(7);
+    const shared = ['x', 'y'];
+    const values = ['GET', 'POST', 'http', '127.0.0.1', '', 'é', '€uro', 'ü'.repeat(40), 'z'.repeat(200), 8080, 200, 0, -1, 2 ** 40, 1.5, true, false, shared, ['a', 1], new Uint8Array([1, 2])];
+    const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    const s = [];
+    let attrs = { k0: 'GET', k1: 'http', k2: 8080, k3: '127.0.0.1' };
+    for (let n = 0; n < 400; n++) {
+      const next = { ...attrs };
+      const op = rand(8);
+      const key = keys[rand(keys.length)];
+      if (op < 4) next[key] = values[rand(values.length)];
+      else if (op === 4) delete next[key];
+      else if (op === 5) {
+        // same keys, another order
+        const entries = Object.entries(next);
+        attrs = {};
+        for (const [k, v] of entries.reverse()) attrs[k] = v;
+        s.push(fake(template(), { attributes: attrs }));
+        continue;
+      }
+      // op 6, 7: the same attributes again
+      attrs = next;
+      const extra = {};
+      if (n % 37 === 0) extra.attributes = {};
+      if (n % 11 === 0) extra.events = [{ name: 'e', time: [1, 2], attributes: { k0: 'GET' }, droppedAttributesCount: 0 }];
+      if (n % 13 === 0) Object.assign(extra, { name: 'x', attributes: {} }); // under 128 bytes
+      s.push(fake(template(), { attributes: attrs, ...extra }));
+    }
+    // More attributes than the encoder tracks by position, twice in a row.
+    const many = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`m${i}`, i % 3 ? `v${i}` : i]));
+    s.push(fake(template(), { attributes: many }), fake(template(), { attributes: { ...many, m70: 'changed' } }));
+    assert.deepEqual(decode(encodeProtobuf(s)), decode(ProtobufTraceSerializer.serializeRequest(s)));
+    // Twice: the second call starts from the caches the first one filled.
+    assert.deepEqual(decode(encodeProtobuf(s)), decode(ProtobufTraceSerializer.serializeRequest(s)));
+    // Two resources, one scope, interleaved: two ResourceSpans.
+    const r1 = resourceFromAttributes({ r: 1 });
+    const r2 = resourceFromAttributes({ r: 2 });
+    const two = [r1, r2, r1, r2].map((resource) => fake(template(), { resource, attributes: attrs }));
+    assert.deepEqual(decode(encodeProtobuf(two)), decode(ProtobufTraceSerializer.serializeRequest(two)));
+    // From several scopes, interleaved.
+    const mixed = spans().concat(s);
+    for (let i = mixed.length - 1; i > 0; i--) {
+      const j = rand(i + 1);
+      [mixed[i], mixed[j]] = [mixed[j], mixed[i]];
+    }
+    assert.deepEqual(decode(encodeProtobuf(mixed)), decode(ProtobufTraceSerializer.serializeRequest(mixed)));
+  });
+
+  it('protobuf: nothing is copied from the previous batch\'s bytes', () => {
+    // A batch of over 16 kB (its lengths fill the space kept for them: no bytes move), then one
+    // whose first span has the same attributes as the last span before, at offsets this batch's
+    // big resource has written over by then.
+    const attributes = { a: 'same', b: 1, pad: 'p'.repeat(300) };
+    const resource = resourceFromAttributes({ r: 1 });
+    const first = Array.from({ length: 60 }, () => fake(template(), { attributes, resource }));
+    const next = [fake(template(), { attributes, resource: resourceFromAttributes({ r: 'r'.repeat(100000) }) })];
+    assert.deepEqual(decode(encodeProtobuf(first)), decode(ProtobufTraceSerializer.serializeRequest(first)));
+    assert.deepEqual(decode(encodeProtobuf(next)), decode(ProtobufTraceSerializer.serializeRequest(next)));
+  });
+
+  it('protobuf: attributes past the caches\' bounds (one key with many values, full caches, long and non-ASCII values)', () => {
+    const s = [];
+    // One key with far more values than it may cache, each seen twice.
+    for (let i = 0; i < 600; i++) s.push(fake(template(), { attributes: { 'url.path': `/p/${i % 300}`, port: 40000 + (i % 300) } }));
+    // Keys with a new value every time, for long enough that the encoder stops caching them.
+    for (let i = 0; i < 1500; i++) s.push(fake(template(), { attributes: { 'url.full': `/f/${i}`, 'peer.port': i, 'url.path': '/p/1' } }));
+    // Enough keys and values to fill the whole cache, then new ones past it.
+    for (let i = 0; i < 4500; i++) s.push(fake(template(), { attributes: { [`key${i % 40}`]: `value ${i}`, [`n${i % 40}`]: i } }));
+    // More keys than the key cache holds (the later ones are encoded anew each time), each span twice.
+    for (let i = 0; i < 2100; i++) {
+      const attributes = { [`dyn.${i}`]: 'v', x: i % 2 === 0 };
+      s.push(fake(template(), { attributes }), fake(template(), { attributes }));
+    }
+    // Non-ASCII (2-, 3- and 4-byte UTF-8) of every length around the encoder's thresholds, and long values.
+    for (let n = 0; n < 140; n++) {
+      s.push(fake(template(), { attributes: { a: 'é'.repeat(n), b: `${'a'.repeat(n)}€`, c: '😀'.repeat(n >> 1), d: 'q'.repeat(n), e: 'y'.repeat(n * 10) } }));
+    }
+    assert.deepEqual(decode(encodeProtobuf(s)), decode(ProtobufTraceSerializer.serializeRequest(s)));
+    assert.deepEqual(decode(encodeProtobuf(s)), decode(ProtobufTraceSerializer.serializeRequest(s)));
+  });
+
+  it('protobuf: timestamps at the edges (nanos 999999999, seconds near 2^32, getters, unnormalized HrTime)', () => {
+    const times = [
+      [0, 0], [0, 999999999], [1, 0], [1700000000, 123456789], [2 ** 31, 500000000], [2 ** 31 - 1, 999999999],
+      [2 ** 32 - 1, 0], [2 ** 32 - 1, 999999999], [4294967294, 1], [123, 456],
+      // The low 32 bits overflow into the high ones (the encoder carries by hand).
+      [1700000003, 999999999], [1700000003, 500000000], [4294967291, 999999999],
+      // Not normalized: upstream truncates each part and adds them up; so must we.
+      [1.7, 2.9], [2 ** 32, 5], [10 ** 10, 999999999], [5, 2e9],
+    ];
+    const s = [];
+    for (const t of times) {
+      s.push(fake(template(), { startTime: t, endTime: t, events: [{ name: 'e', time: t, attributes: {}, droppedAttributesCount: 0 }] }));
+    }
+    // The tracer rewrite's spans may expose startTime/endTime as getters.
+    const g = fake(template(), {});
+    Object.defineProperty(g, 'startTime', { get: () => [2 ** 32 - 1, 999999999] });
+    Object.defineProperty(g, 'endTime', { get: () => [2 ** 32 - 1, 999999999] });
+    s.push(g);
+    const ours = decode(encodeProtobuf(s));
+    assert.deepEqual(ours, decode(ProtobufTraceSerializer.serializeRequest(s)));
+    assert.equal(ours.resourceSpans[0].scopeSpans[0].spans[7].startTimeUnixNano, '4294967295999999999');
+  });
+
+  it('protobuf: upper-case hex ids decode as upstream decodes them', () => {
+    const ctx = { traceId: '0AF7651916CD43DD8448EB211C80319C', spanId: 'B7AD6B7169203331', traceFlags: 1, isRemote: false };
+    const s = [fake(template(), { links: [{ context: ctx, attributes: {} }], spanContext: () => ctx })];
+    assert.deepEqual(decode(encodeProtobuf(s)), decode(ProtobufTraceSerializer.serializeRequest(s)));
   });
 
   it('JSON: the same content as upstream OTLP/JSON', () => {
