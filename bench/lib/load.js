@@ -1,7 +1,7 @@
 'use strict';
 // One measured run: one app under one variant (no agent, ours, upstream...), closed loop then open loop.
 const path = require('node:path');
-const { start, stop, cpuMs, memory, run } = require('./proc');
+const { start, stop, cpuMs, memory, run, appNode } = require('./proc');
 const { wrk } = require('./wrk');
 
 const OPEN_LOOP = path.join(__dirname, '..', 'open-loop.js');
@@ -61,7 +61,7 @@ async function runOne(app, variant, ctx) {
   await sink.reset();
   const env = { ...variant.env, ...ctx.extraEnv, PORT: '0', OTEL_SERVICE_NAME: `bench-${app.name}` };
   const args = [...(variant.preload ? ['--require', variant.preload] : []), ...(variant.nodeArgs || []), app.file];
-  const proc = start(process.execPath, args, { env, cpu: cores.app });
+  const proc = start(appNode.path, args, { env, cpu: cores.app });
   const rec = { app: app.name, variant: variant.name };
   try {
     const [, port] = await proc.waitFor(/listening (\d+)/, 30_000);

@@ -95,4 +95,7 @@ function run(cmd, args, opts = {}) {
   return p.exited.then(({ code, signal }) => ({ code, signal, stdout: p.out(), stderr: p.err() }));
 }
 
-module.exports = { hasTaskset, pinned, pinSelf, start, stop, cpuMs, memory, run };
+/** The Node.js binary the measured apps run on (`--node`); the runner, sink and generators stay on this one. */
+const appNode = { path: process.execPath, version: process.version };
+
+module.exports = { hasTaskset, pinned, pinSelf, start, stop, cpuMs, memory, run, appNode };

@@ -3,7 +3,7 @@
 // where the time went (self time per function, and per owner: the nearest non-Node frame).
 const fs = require('node:fs');
 const path = require('node:path');
-const { start, stop } = require('./proc');
+const { start, stop, appNode } = require('./proc');
 const { wrk } = require('./wrk');
 const { fmt, table } = require('./stats');
 
@@ -95,7 +95,7 @@ async function profileApp(app, variant, { opts, cores, sinkUrl, outDir, extraEnv
   const name = `${app.name}-${variant.name}-${Date.now()}.cpuprofile`;
   const env = { ...variant.env, ...extraEnv, PORT: '0', OTEL_SERVICE_NAME: `bench-${app.name}` };
   const args = [...(variant.preload ? ['--require', variant.preload] : []), '--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', name, app.file];
-  const proc = start(process.execPath, args, { env, cpu: cores.app });
+  const proc = start(appNode.path, args, { env, cpu: cores.app });
   let closed;
   try {
     const [, port] = await proc.waitFor(/listening (\d+)/, 30_000);

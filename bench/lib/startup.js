@@ -1,7 +1,7 @@
 'use strict';
 // Start-up cost: `node -e 0` with and without a preload, and an express app's time to listen.
 const path = require('node:path');
-const { start } = require('./proc');
+const { start, appNode } = require('./proc');
 const { median } = require('./stats');
 
 const EXPRESS_APP = path.join(__dirname, '..', 'apps', 'express.js');
@@ -9,7 +9,7 @@ const EXPRESS_APP = path.join(__dirname, '..', 'apps', 'express.js');
 /** Wall time (ms) from spawn to exit of `node <args>`, pinned to `cpu`. */
 async function timeExit(args, env, cpu) {
   const t0 = performance.now();
-  const p = start(process.execPath, args, { env, cpu });
+  const p = start(appNode.path, args, { env, cpu });
   const { code } = await p.exited;
   if (code !== 0) throw new Error(`node ${args.join(' ')} exited ${code}: ${p.err().slice(-1000)}`);
   return performance.now() - t0;
@@ -18,7 +18,7 @@ async function timeExit(args, env, cpu) {
 /** Wall time (ms) from spawn to the app's `listening` line; the app is then killed. */
 async function timeListen(args, env, cpu) {
   const t0 = performance.now();
-  const p = start(process.execPath, [...args, EXPRESS_APP], { env, cpu });
+  const p = start(appNode.path, [...args, EXPRESS_APP], { env, cpu });
   await p.waitFor(/listening \d+/, 30_000);
   const t = performance.now() - t0;
   p.child.kill('SIGKILL');
