@@ -14,6 +14,14 @@ export interface SpanExporterLike {
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void;
   /** Sends `spans` before returning, within `timeoutMs`; false when it could not. */
   exportSync?(spans: ReadableSpan[], timeoutMs: number): boolean;
+  /**
+   * Exporters whose request bodies concatenate into one request (protobuf:
+   * the top-level field is repeated) offer these three, so that the processor
+   * can encode spans soon after they end and keep bytes instead of objects.
+   */
+  encode?(spans: ReadableSpan[]): Uint8Array;
+  exportEncoded?(body: Uint8Array, done: (result: ExportResult) => void): void;
+  exportEncodedSync?(body: Uint8Array, timeoutMs: number): boolean;
   shutdown(): Promise<void>;
 }
 
@@ -40,7 +48,13 @@ export function createOtlpExporter(otlp: Otlp, version: string): SpanExporterLik
     userAgent: `acme-otel-agent/${version}`,
   });
   const encode = encoder(otlp);
-  return {
+  const send = (body: Uint8Array, done: (result: ExportResult) => void): void => {
+    transport.send(body).then(
+      (r) => done(r.ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error(r.error) }),
+      (err: Error) => done({ code: ExportResultCode.FAILED, error: err }),
+    );
+  };
+  const exporter: SpanExporterLike = {
     export(spans, done) {
       let body: Uint8Array;
       try {
@@ -49,10 +63,7 @@ export function createOtlpExporter(otlp: Otlp, version: string): SpanExporterLik
         done({ code: ExportResultCode.FAILED, error: err as Error });
         return;
       }
-      transport.send(body).then(
-        (r) => done(r.ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error(r.error) }),
-        (err: Error) => done({ code: ExportResultCode.FAILED, error: err }),
-      );
+      send(body, done);
     },
     exportSync(spans, timeoutMs) {
       return sendSync(otlp, encode(spans), timeoutMs);
@@ -61,6 +72,12 @@ export function createOtlpExporter(otlp: Otlp, version: string): SpanExporterLik
       transport.close();
     },
   };
+  if (otlp.protocol !== 'http/json') {
+    exporter.encode = encodeProtobuf;
+    exporter.exportEncoded = send;
+    exporter.exportEncodedSync = (body, timeoutMs) => sendSync(otlp, body, timeoutMs);
+  }
+  return exporter;
 }
 
 /**

@@ -1,7 +1,12 @@
 /**
  * The batch span processor: a bounded queue drained in batches by a timer or
  * when a batch is full. Memory is capped whatever the collector does: spans
- * beyond the cap are dropped and counted. Export failures are reported once
+ * beyond the cap are dropped and counted. With an exporter that can encode
+ * ahead (OTLP protobuf), every {@link CHUNK} ended spans are encoded soon
+ * after (off the request path) and only their bytes are kept: span objects
+ * then die young instead of surviving garbage collections while a batch
+ * fills and while it is in flight (which made V8 double its young
+ * generation: ~16 MB of RSS on a busy server). Export failures are reported once
  * when they start and once when exports work again, never per batch; drops at
  * most once a minute; at `debug`, a summary of spans exported, dropped and
  * failed once a minute (when it changed) and at exit.
@@ -29,6 +34,15 @@ export interface BatchStats {
 }
 
 const SAMPLED = 1;
+/** Spans encoded at a time ahead of the export, when the exporter can (at most one batch). */
+export const CHUNK = 128;
+
+/** Spans on their way out: as objects, or encoded. */
+interface Batch {
+  readonly count: number;
+  readonly spans?: ReadableSpan[];
+  readonly body?: Uint8Array;
+}
 const DROP_REPORT_INTERVAL_MS = 60_000;
 /** How often drops (warn) and, at `debug`, the exported/dropped/failed summary are reported. */
 export const REPORT_INTERVAL_MS = 60_000;
@@ -48,9 +62,15 @@ function shownTarget(target: string): string {
 
 /** A span processor that batches sampled spans into one exporter. */
 export class BatchProcessor implements SpanProcessor, EndProcessor {
+  /** Ended spans not encoded yet. */
   private queue: ReadableSpan[] = [];
+  /** Spans encoded ahead, oldest first, and how many spans they hold. */
+  private chunks: Batch[] = [];
+  private chunked = 0;
+  /** Spans per chunk when encoding ahead; 0 when the exporter cannot. */
+  private readonly chunkSize: number;
   /** The batch being exported: one export at a time. */
-  private inFlight: ReadableSpan[] | undefined;
+  private inFlight: Batch | undefined;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private failing = false;
@@ -70,6 +90,7 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
     reportIntervalMs = REPORT_INTERVAL_MS,
   ) {
     this.target = shownTarget(target);
+    this.chunkSize = exporter.encode !== undefined && exporter.exportEncoded !== undefined ? Math.min(CHUNK, settings.maxExportBatchSize) : 0;
     // Drops that happen after the last report would otherwise wait for the next drop (or the exit) to be told.
     this.reporter = setInterval(() => {
       if (Date.now() - this.lastDropReport >= DROP_REPORT_INTERVAL_MS) this.reportDrops();
@@ -79,24 +100,81 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
 
   onStart(_span: Span, _parentContext: Context): void {}
 
+  /** Spans queued, encoded or not (the in-flight batch excluded). */
+  private get queued(): number {
+    return this.queue.length + this.chunked;
+  }
+
   onEnd(span: ReadableSpan): void {
     if ((span.spanContext().traceFlags & SAMPLED) === 0) return;
-    if (this.queue.length >= this.settings.maxQueueSize) {
+    if (this.queued >= this.settings.maxQueueSize) {
       this.drop(1);
       return;
     }
     this.queue.push(span);
-    if (this.queue.length >= this.settings.maxExportBatchSize) {
-      // Export soon, but not here: onEnd runs on the app's request path (a response's 'finish').
-      if (this.inFlight === undefined && this.immediate === undefined) {
-        this.immediate = setImmediate(() => {
-          this.immediate = undefined;
-          this.exportBatch();
-        });
-      }
+    const full = this.queued >= this.settings.maxExportBatchSize;
+    if ((full && this.inFlight === undefined) || (this.chunkSize > 0 && this.queue.length >= this.chunkSize)) {
+      // Encode or export soon, but not here: onEnd runs on the app's request path (a response's 'finish').
+      if (this.immediate === undefined) this.immediate = setImmediate(() => this.onImmediate());
+    } else if (!full) {
+      this.schedule();
+    }
+  }
+
+  private onImmediate(): void {
+    this.immediate = undefined;
+    if (this.chunkSize > 0 && this.queue.length >= this.chunkSize) this.encodeChunk();
+    if (this.queued >= this.settings.maxExportBatchSize) {
+      if (this.inFlight === undefined) this.exportBatch();
     } else {
       this.schedule();
     }
+  }
+
+  /** Encodes queued spans ahead of their export, {@link chunkSize} at a time (never more than a batch); a remainder stays queued. */
+  private encodeChunk(): void {
+    while (this.queue.length >= this.chunkSize) {
+      const spans = this.queue.length === this.chunkSize ? this.queue : this.queue.slice(0, this.chunkSize);
+      this.queue = spans === this.queue ? [] : this.queue.slice(this.chunkSize);
+      try {
+        this.chunks.push({ count: spans.length, body: this.exporter.encode!(spans) });
+        this.chunked += spans.length;
+      } catch (err) {
+        this.onResult(spans.length, { code: ExportResultCode.FAILED, error: err as Error });
+      }
+    }
+  }
+
+  /** Takes the next batch: encoded chunks first, then queued spans (encoded here when the exporter encodes ahead). */
+  private takeBatch(): Batch | undefined {
+    const max = this.settings.maxExportBatchSize;
+    if (this.chunkSize === 0) {
+      const spans = this.queue.length <= max ? this.queue : this.queue.slice(0, max);
+      this.queue = spans === this.queue ? [] : this.queue.slice(spans.length);
+      return { count: spans.length, spans };
+    }
+    const parts: Uint8Array[] = [];
+    let count = 0;
+    while (this.chunks.length > 0 && count + this.chunks[0]!.count <= max) {
+      const c = this.chunks.shift()!;
+      parts.push(c.body!);
+      count += c.count;
+      this.chunked -= c.count;
+    }
+    if (count < max && this.queue.length > 0) {
+      const n = Math.min(max - count, this.queue.length);
+      const spans = n === this.queue.length ? this.queue : this.queue.slice(0, n);
+      this.queue = spans === this.queue ? [] : this.queue.slice(n);
+      try {
+        parts.push(this.exporter.encode!(spans));
+        count += n;
+      } catch (err) {
+        this.onResult(n, { code: ExportResultCode.FAILED, error: err as Error });
+      }
+    }
+    if (count === 0) return undefined;
+    // Protobuf messages concatenate: the request's resource_spans field is repeated.
+    return { count, body: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
   }
 
   /**
@@ -106,7 +184,7 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
    * encoded body, beyond the queue cap.
    */
   private schedule(): void {
-    if (this.timer !== undefined || this.inFlight !== undefined || this.queue.length === 0) return;
+    if (this.timer !== undefined || this.inFlight !== undefined || this.queued === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.exportBatch();
@@ -133,13 +211,12 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
 
   /** Exports up to one batch from the queue; chains the next one when the queue is still full. */
   private exportBatch(): void {
-    if (this.queue.length === 0) {
+    if (this.inFlight !== undefined) return;
+    const batch = this.queued === 0 ? undefined : this.takeBatch();
+    if (batch === undefined) {
       this.settle();
       return;
     }
-    if (this.inFlight !== undefined) return;
-    const batch = this.queue.length <= this.settings.maxExportBatchSize ? this.queue : this.queue.slice(0, this.settings.maxExportBatchSize);
-    this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
     this.inFlight = batch;
     let finished = false;
     const done = (result: ExportResult) => {
@@ -147,8 +224,8 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
       finished = true;
       clearTimeout(deadline);
       if (this.inFlight === batch) this.inFlight = undefined;
-      this.onResult(batch.length, result);
-      if (this.queue.length >= this.settings.maxExportBatchSize || (this.flushWaiters.length > 0 && this.queue.length > 0)) {
+      this.onResult(batch.count, result);
+      if (this.queued >= this.settings.maxExportBatchSize || (this.flushWaiters.length > 0 && this.queued > 0)) {
         this.exportBatch();
       } else {
         this.schedule();
@@ -163,7 +240,8 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
     // The exporter's own HTTP requests must never be traced.
     context.with(suppressTracing(ROOT_CONTEXT), () => {
       try {
-        this.exporter.export(batch, done);
+        if (batch.body !== undefined) this.exporter.exportEncoded!(batch.body, done);
+        else this.exporter.export(batch.spans!, done);
       } catch (err) {
         done({ code: ExportResultCode.FAILED, error: err as Error });
       }
@@ -202,7 +280,7 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
   }
 
   private settle(): void {
-    if (this.queue.length === 0 && this.inFlight === undefined && this.flushWaiters.length > 0) {
+    if (this.queued === 0 && this.inFlight === undefined && this.flushWaiters.length > 0) {
       const waiters = this.flushWaiters;
       this.flushWaiters = [];
       for (const w of waiters) w();
@@ -211,7 +289,7 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
 
   /** True when spans are queued or being exported. */
   get pending(): boolean {
-    return this.queue.length > 0 || this.inFlight !== undefined;
+    return this.queued > 0 || this.inFlight !== undefined;
   }
 
   /**
@@ -219,8 +297,10 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
    * by a signal): counts it as failed and returns how many spans that is.
    */
   abandon(): number {
-    const n = this.queue.length + (this.inFlight?.length ?? 0);
+    const n = this.queued + (this.inFlight?.count ?? 0);
     this.queue = [];
+    this.chunks = [];
+    this.chunked = 0;
     this.inFlight = undefined;
     this.stats.failed += n;
     return n;
@@ -245,20 +325,36 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
    * synchronously. Returns the number of spans it could not send.
    */
   flushSync(timeoutMs: number): number {
-    const spans = (this.inFlight ?? []).concat(this.queue);
-    this.queue = [];
+    const inFlight = this.inFlight;
     this.inFlight = undefined;
-    if (spans.length === 0) return 0;
+    const n = this.queued + (inFlight?.count ?? 0);
+    if (n === 0) return 0;
     // A receiver that is already failing would only make the exit wait for nothing.
     let ok = false;
     try {
-      ok = !this.failing && (this.exporter.exportSync?.(spans, timeoutMs) ?? false);
+      if (!this.failing) ok = this.chunkSize > 0 ? this.sendAllEncoded(inFlight, timeoutMs) : this.sendAllSpans(inFlight, timeoutMs);
     } catch {
       // An encoding or spawn error at exit must not turn into an exception in the app's exit.
     }
-    if (ok) this.stats.exported += spans.length;
-    else this.stats.failed += spans.length;
-    return ok ? 0 : spans.length;
+    this.queue = [];
+    this.chunks = [];
+    this.chunked = 0;
+    if (ok) this.stats.exported += n;
+    else this.stats.failed += n;
+    return ok ? 0 : n;
+  }
+
+  private sendAllSpans(inFlight: Batch | undefined, timeoutMs: number): boolean {
+    const spans = (inFlight?.spans ?? []).concat(this.queue);
+    return this.exporter.exportSync?.(spans, timeoutMs) ?? false;
+  }
+
+  private sendAllEncoded(inFlight: Batch | undefined, timeoutMs: number): boolean {
+    const parts: Uint8Array[] = [];
+    if (inFlight?.body !== undefined) parts.push(inFlight.body);
+    for (const c of this.chunks) parts.push(c.body!);
+    if (this.queue.length > 0) parts.push(this.exporter.encode!(this.queue));
+    return this.exporter.exportEncodedSync?.(Buffer.concat(parts), timeoutMs) ?? false;
   }
 
   async shutdown(): Promise<void> {

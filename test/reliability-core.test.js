@@ -38,6 +38,90 @@ async function captureLog(level, fn) {
   return lines;
 }
 
+describe('batch processor: encoding ahead (OTLP protobuf)', () => {
+  // A fake exporter that "encodes" a span as one byte holding its number, so bodies show which spans they carry.
+  function encodingExporter() {
+    const sent = [];
+    const encoded = [];
+    const pending = [];
+    return {
+      sent, encoded, pending,
+      export: () => assert.fail('spans as objects: the processor should send encoded bodies'),
+      encode: (spans) => { encoded.push(spans.length); return Buffer.from(spans.map((s) => s.n)); },
+      exportEncoded: (body, done) => { sent.push([...body]); pending.push(() => done({ code: ExportResultCode.SUCCESS })); },
+      exportEncodedSync: (body) => { sent.push(['sync', ...body]); return true; },
+      shutdown: async () => {},
+    };
+  }
+  const numbered = (n) => ({ n, spanContext: () => ({ traceFlags: 1 }) });
+  // The processor's own setImmediate was queued first, so it has run when this resolves (a 1 ms timer may fire earlier).
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+  const { CHUNK } = require('../dist/processor');
+
+  it('encodes every CHUNK ended spans soon after, before the batch is full; the export concatenates the chunks', async () => {
+    const e = encodingExporter();
+    const p = new BatchProcessor(e, { scheduleDelayMs: 60000, exportTimeoutMs: 60000, maxQueueSize: 2048, maxExportBatchSize: 2 * CHUNK }, 'test');
+    for (let i = 0; i < CHUNK; i++) p.onEnd(numbered(i % 256));
+    assert.deepEqual(e.encoded, [], 'not on the request path');
+    await nextTurn();
+    assert.deepEqual(e.encoded, [CHUNK], 'one chunk encoded at the next turn of the loop');
+    assert.deepEqual(e.sent, [], 'nothing sent before a batch is full');
+    for (let i = CHUNK; i < 2 * CHUNK + 3; i++) p.onEnd(numbered(i % 256));
+    await nextTurn();
+    assert.equal(e.sent.length, 1);
+    assert.deepEqual(e.sent[0], Array.from({ length: 2 * CHUNK }, (_, i) => i % 256), 'one batch, in order, from two chunks');
+    assert.equal(p.pending, true, 'three spans wait for the schedule delay');
+    e.pending.splice(0).forEach((f) => f());
+    assert.equal(p.stats.exported, 2 * CHUNK);
+    const shut = p.shutdown();
+    await nextTurn();
+    e.pending.splice(0).forEach((f) => f());
+    await shut;
+    assert.deepEqual(e.sent[1], [0, 1, 2].map((i) => (2 * CHUNK + i) % 256), 'the rest at shutdown');
+  });
+
+  it('the queue cap counts encoded spans; a hung export holds one batch; the exit flush sends in-flight, encoded and queued spans in one body', async () => {
+    const e = encodingExporter();
+    const p = new BatchProcessor(e, { scheduleDelayMs: 60000, exportTimeoutMs: 60000, maxQueueSize: 3 * CHUNK, maxExportBatchSize: CHUNK }, 'test');
+    await captureLog('warn', async () => {
+      for (let i = 0; i < 10 * CHUNK; i++) {
+        p.onEnd(numbered(i % 256));
+        if (i % 16 === 0) await nextTurn();
+      }
+    });
+    assert.equal(e.sent.length, 1, 'one export at a time');
+    assert.equal(p.stats.dropped, 10 * CHUNK - CHUNK - 3 * CHUNK, 'in flight: one batch; queued (encoded or not): the cap');
+    assert.equal(p.flushSync(1000), 0);
+    assert.equal(e.sent.length, 2);
+    assert.equal(e.sent[1][0], 'sync');
+    assert.equal(e.sent[1].length - 1, 4 * CHUNK, 'the in-flight batch and the queue, nothing lost or sent twice');
+    assert.equal(p.stats.exported, 4 * CHUNK);
+    assert.equal(p.pending, false);
+    await p.shutdown();
+  });
+
+  it('a failing encoder costs those spans and one warning, nothing else', async () => {
+    const e = encodingExporter();
+    let fail = true;
+    const encode = e.encode;
+    e.encode = (spans) => { if (fail) throw new Error('encoder bug'); return encode(spans); };
+    const p = new BatchProcessor(e, { scheduleDelayMs: 1, exportTimeoutMs: 60000, maxQueueSize: 2048, maxExportBatchSize: CHUNK }, 'test');
+    const lines = await captureLog('warn', async () => {
+      for (let i = 0; i < CHUNK; i++) p.onEnd(numbered(1));
+      await sleep(5);
+      fail = false;
+      for (let i = 0; i < CHUNK; i++) p.onEnd(numbered(2));
+      await sleep(5);
+      e.pending.splice(0).forEach((f) => f());
+    });
+    assert.equal(p.stats.failed, CHUNK);
+    assert.equal(p.stats.exported, CHUNK);
+    assert.deepEqual(e.sent, [Array(CHUNK).fill(2)]);
+    assert.equal(lines.filter((l) => l.includes('encoder bug')).length, 1, lines.join('\n'));
+    await p.shutdown();
+  });
+});
+
 describe('reliability: batch processor memory and reports', function () {
   it('exports one batch at a time: a hung exporter holds one batch plus the capped queue, the rest is dropped and counted', async () => {
     const pending = [];
