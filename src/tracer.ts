@@ -40,6 +40,7 @@ import { isTracingSuppressed } from '@opentelemetry/core';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, Sampler, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import type { AgentConfig } from './config';
 import { activeContext, runIn } from './context';
 
 /** What the provider needs of a span processor: only `onEnd` is called per span. */
@@ -49,15 +50,8 @@ export interface EndProcessor {
   shutdown(): Promise<void>;
 }
 
-/** Span limits (`OTEL_SPAN_*_LIMIT`, `OTEL_ATTRIBUTE_*_LIMIT`). */
-export interface SpanLimits {
-  readonly attributeValueLengthLimit: number;
-  readonly attributeCountLimit: number;
-  readonly eventCountLimit: number;
-  readonly linkCountLimit: number;
-  readonly attributePerEventCountLimit: number;
-  readonly attributePerLinkCountLimit: number;
-}
+/** Span limits (`OTEL_SPAN_*_LIMIT`, `OTEL_ATTRIBUTE_*_LIMIT`), as the config reads them. */
+export type SpanLimits = AgentConfig['spanLimits'];
 
 /** The sampler; `parentBasedAlwaysOn` marks the default, decided without a call. */
 export interface SamplerChoice {
