@@ -4,11 +4,9 @@
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { startCollector } = require('./helpers/collector');
-const { runFixture } = require('./helpers/run');
-const { sendAll, serverSpansFor, seen } = require('./helpers/traced-requests');
+const { serverSpansFor, seen, frameworkServer, assertErrorsRecorded } = require('./helpers/traced-requests');
 
 const APP = path.join(__dirname, 'fixtures', 'express', 'app.js');
-const dirOf = (name) => path.join(__dirname, 'versions', name);
 
 const ROUTES = {
   hello: { path: '/hello/bob', route: '/hello/:name' },
@@ -46,17 +44,7 @@ describe('express (end to end)', function () {
   });
   after(() => collector.close());
 
-  /** Runs the fixture against `version` (mode `require` or `none`) and sends `table`; resolves the responses and stderr. */
-  async function serve(version, table, { mode = 'require', env = {} } = {}) {
-    const h = runFixture({
-      script: APP,
-      mode,
-      env: { FRAMEWORK_DIR: dirOf(version), OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.tracesUrl, ...env },
-    });
-    const port = await h.waitForPort();
-    const responses = await sendAll(`http://127.0.0.1:${port}`, table);
-    return { responses, handle: h };
-  }
+  const serve = frameworkServer(APP, () => collector);
 
   for (const version of ['express-4', 'express-5']) {
     describe(version, () => {
@@ -93,18 +81,7 @@ describe('express (end to end)', function () {
       });
 
       it('records each thrown, rejected or next(err) error once; ERROR only for 5xx', () => {
-        for (const [key, e] of Object.entries(ERRORS)) {
-          const { server } = spans[key];
-          assert.equal(traced.responses[key].status, e.status, key);
-          assert.equal(server.name, e.route ? `GET ${e.route}` : 'GET', key);
-          const events = server.events.filter((ev) => ev.name === 'exception');
-          assert.equal(events.length, 1, `${key}: one exception event`);
-          assert.equal(events[0].attributes['exception.type'], e.type, key);
-          assert.equal(events[0].attributes['exception.message'], e.message, key);
-          assert.match(events[0].attributes['exception.stacktrace'], new RegExp(`^${e.type}: ${e.message}\\n\\s+at (\\S+\\.)?${e.frame || ''}`), key);
-          if (e.status >= 500) assert.deepEqual(server.status, { code: 'ERROR', message: e.message }, key);
-          else assert.notEqual(server.status.code, 'ERROR', key);
-        }
+        assertErrorsRecorded(spans, traced.responses, ERRORS);
       });
 
       it('makes downstream spans from a handler (fetch, http.get, manual after await) children of the server span', () => {

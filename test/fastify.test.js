@@ -4,8 +4,7 @@
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { startCollector } = require('./helpers/collector');
-const { runFixture } = require('./helpers/run');
-const { sendAll, serverSpansFor, seen } = require('./helpers/traced-requests');
+const { serverSpansFor, seen, frameworkServer, assertErrorsRecorded } = require('./helpers/traced-requests');
 
 const APP = path.join(__dirname, 'fixtures', 'fastify', 'app.js');
 const dirOf = (name) => path.join(__dirname, 'versions', name);
@@ -43,17 +42,7 @@ describe('fastify (end to end)', function () {
   });
   after(() => collector.close());
 
-  /** Runs the fixture against `version` (mode `require` or `none`) and sends `table`; resolves the responses and the handle. */
-  async function serve(version, table, { mode = 'require', env = {} } = {}) {
-    const h = runFixture({
-      script: APP,
-      mode,
-      env: { FRAMEWORK_DIR: dirOf(version), OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.tracesUrl, ...env },
-    });
-    const port = await h.waitForPort();
-    const responses = await sendAll(`http://127.0.0.1:${port}`, table);
-    return { responses, handle: h };
-  }
+  const serve = frameworkServer(APP, () => collector);
 
   // Each major is reached through two of the three ways to get the factory.
   for (const [version, imports, internalImports] of [['fastify-4', 'call', 'named'], ['fastify-5', 'named', 'default']]) {
@@ -94,18 +83,7 @@ describe('fastify (end to end)', function () {
       });
 
       it('records errors from handlers, hooks and reply.send(err) once; ERROR only for 5xx', () => {
-        for (const [key, e] of Object.entries(ERRORS)) {
-          const { server } = spans[key];
-          assert.equal(traced.responses[key].status, e.status, key);
-          assert.equal(server.name, `GET ${e.route}`, key);
-          const events = server.events.filter((ev) => ev.name === 'exception');
-          assert.equal(events.length, 1, `${key}: one exception event`);
-          assert.equal(events[0].attributes['exception.type'], e.type, key);
-          assert.equal(events[0].attributes['exception.message'], e.message, key);
-          assert.match(events[0].attributes['exception.stacktrace'], new RegExp(`^${e.type}: ${e.message}\\n\\s+at (\\S+\\.)?${e.frame || ''}`), key);
-          if (e.status >= 500) assert.deepEqual(server.status, { code: 'ERROR', message: e.message }, key);
-          else assert.notEqual(server.status.code, 'ERROR', key);
-        }
+        assertErrorsRecorded(spans, traced.responses, ERRORS);
       });
 
       it('makes downstream spans from a handler (fetch, http.get, manual after await) children of the server span', () => {

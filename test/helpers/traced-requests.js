@@ -1,8 +1,10 @@
 'use strict';
 // Requests to a fixture app that can be matched to their server spans: each
 // carries a traceparent with a fresh trace id, which the server span inherits.
+const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { request } = require('./run');
+const path = require('node:path');
+const { request, runFixture } = require('./run');
 
 /**
  * Sends `path` to `base` with a fresh trace id.
@@ -50,4 +52,42 @@ function seen(res) {
   return { status: res.status, type: res.headers['content-type'], body: res.body };
 }
 
-module.exports = { tracedRequest, sendAll, serverSpansFor, seen };
+/**
+ * `serve(version, table, { mode, env })` for a framework fixture: runs `script` (mode `require` or
+ * `none`) against test/versions/<version>, exporting to `collector()`, sends `table` and resolves
+ * the responses and the fixture's handle.
+ */
+function frameworkServer(script, collector) {
+  return async function serve(version, table, { mode = 'require', env = {} } = {}) {
+    const handle = runFixture({
+      script,
+      mode,
+      env: { FRAMEWORK_DIR: path.join(__dirname, '..', 'versions', version), OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector().tracesUrl, ...env },
+    });
+    const port = await handle.waitForPort();
+    const responses = await sendAll(`http://127.0.0.1:${port}`, table);
+    return { responses, handle };
+  };
+}
+
+/**
+ * Each error of `errors` (`{ status, type, message, route?, frame? }` by request key) answered with
+ * its status and recorded once on its server span (type, message, stack trace from `frame`); the
+ * span is named by the route when there is one; status ERROR only for 5xx.
+ */
+function assertErrorsRecorded(spans, responses, errors) {
+  for (const [key, e] of Object.entries(errors)) {
+    const { server } = spans[key];
+    assert.equal(responses[key].status, e.status, key);
+    assert.equal(server.name, e.route ? `GET ${e.route}` : 'GET', key);
+    const events = server.events.filter((ev) => ev.name === 'exception');
+    assert.equal(events.length, 1, `${key}: one exception event`);
+    assert.equal(events[0].attributes['exception.type'], e.type, key);
+    assert.equal(events[0].attributes['exception.message'], e.message, key);
+    assert.match(events[0].attributes['exception.stacktrace'], new RegExp(`^${e.type}: ${e.message}\\n\\s+at (\\S+\\.)?${e.frame || ''}`), key);
+    if (e.status >= 500) assert.deepEqual(server.status, { code: 'ERROR', message: e.message }, key);
+    else assert.notEqual(server.status.code, 'ERROR', key);
+  }
+}
+
+module.exports = { tracedRequest, sendAll, serverSpansFor, seen, frameworkServer, assertErrorsRecorded };
