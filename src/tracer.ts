@@ -36,7 +36,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { isTracingSuppressed } from '@opentelemetry/core';
+import { hrTimeDuration, isAttributeValue, isTimeInput, isTimeInputHrTime as isHrTime, isTracingSuppressed } from '@opentelemetry/core';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, Sampler, TimedEvent } from '@opentelemetry/sdk-trace-base';
@@ -96,10 +96,6 @@ export function msToHrTime(ms: number): HrTime {
   return [s, ns];
 }
 
-function isHrTime(t: unknown): t is HrTime {
-  return Array.isArray(t) && t.length === 2 && typeof t[0] === 'number' && typeof t[1] === 'number';
-}
-
 /** A user-supplied time (epoch or performance-relative ms, `Date`, HrTime) as epoch ms. */
 function timeInputMs(t: TimeInput): number {
   if (typeof t === 'number') return t <= performance.now() ? t + offset : t;
@@ -151,28 +147,9 @@ function newSpanId(): string {
 
 // ---- attributes ----
 
-function isPrimitive(v: unknown): boolean {
-  const t = typeof v;
-  return t === 'string' || t === 'number' || t === 'boolean';
-}
-
-/** A valid attribute value (`null`/`undefined` are not: they are skipped). */
+/** A valid attribute value (`null`/`undefined` are not here: they are skipped). */
 function isValue(v: unknown): v is AttributeValue {
-  if (isPrimitive(v)) return true;
-  if (!Array.isArray(v)) return false;
-  let type: string | undefined;
-  for (let i = 0; i < v.length; i++) {
-    const e = v[i];
-    if (e == null) continue;
-    const t = typeof e;
-    if (type === undefined) {
-      if (!isPrimitive(e)) return false;
-      type = t;
-    } else if (t !== type) {
-      return false;
-    }
-  }
-  return true;
+  return v != null && isAttributeValue(v);
 }
 
 const hasOwn = Object.prototype.hasOwnProperty;
@@ -238,11 +215,7 @@ export class AgentSpan implements Span, ReadableSpan {
 
   get duration(): HrTime {
     if (!this.ended_) return [-1, -1];
-    if (this.startHr !== undefined || this.endHr !== undefined) {
-      const [s0, n0] = this.startTime;
-      const [s1, n1] = this.endTime;
-      return n1 >= n0 ? [s1 - s0, n1 - n0] : [s1 - s0 - 1, n1 - n0 + 1e9];
-    }
+    if (this.startHr !== undefined || this.endHr !== undefined) return hrTimeDuration(this.startTime, this.endTime);
     const ms = this.endMs - this.startMs;
     const s = Math.floor(ms / 1000);
     return [s, Math.round((ms - s * 1000) * 1e6)];
@@ -320,7 +293,7 @@ export class AgentSpan implements Span, ReadableSpan {
     for (const key in attributes) {
       if (!hasOwn.call(attributes, key) || key === '') continue;
       const v = attributes[key];
-      if (v == null || !isValue(v)) continue;
+      if (!isValue(v)) continue;
       if (n >= max) {
         dropped++;
         continue;
@@ -420,10 +393,6 @@ export class AgentSpan implements Span, ReadableSpan {
     const processors = this.shared.processors;
     for (let i = 0; i < processors.length; i++) processors[i]!.onEnd(this);
   }
-}
-
-function isTimeInput(v: unknown): v is TimeInput {
-  return typeof v === 'number' || v instanceof Date || isHrTime(v);
 }
 
 /** The parent's context when it is a valid one (our own spans are valid by construction). */
