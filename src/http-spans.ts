@@ -284,24 +284,34 @@ export function rawHeader(raw: ReadonlyArray<unknown>, name: string): string[] |
   return out;
 }
 
-const headerPatterns = new Map<string, RegExp>();
-
 /**
  * Where header `name` (lower case, a token) starts in a raw header block (at
- * its `\r\n`), or -1: a case-insensitive search with a regexp made once per
- * name. Lower-casing the whole block per response showed in profiles
- * (frameworks such as fastify pass their headers to `writeHead`, so
- * `getHeader` does not see them).
+ * its `\r\n`), or -1: each line's first `name.length + 1` characters compared
+ * case-insensitively, most lines rejected at their first character.
+ * Frameworks such as fastify pass their headers to `writeHead`, so `getHeader`
+ * does not see them; lower-casing the whole block per response, and later a
+ * case-insensitive regexp per name, each showed in profiles (~2% of a fastify
+ * server's time for the regexp).
  */
+/** `c` is `lower`, or its upper-case letter. */
+function sameLower(c: number, lower: number): boolean {
+  return c === lower || (lower >= 97 && lower <= 122 && c === lower - 32);
+}
+
 function headerAt(raw: string, name: string): number {
-  let re = headerPatterns.get(name);
-  if (re === undefined) {
-    re = new RegExp(`\r\n${name.replace(/[^a-z0-9]/g, '\\$&')}:`, 'i');
-    // Names come from the configuration (captured headers) and our code: a handful.
-    if (headerPatterns.size < 256) headerPatterns.set(name, re);
+  const n = name.length;
+  const first = name.charCodeAt(0);
+  let at = raw.indexOf('\r\n');
+  while (at !== -1) {
+    const s = at + 2;
+    if (s + n < raw.length && sameLower(raw.charCodeAt(s), first) && raw.charCodeAt(s + n) === 58 /* : */) {
+      let i = 1;
+      while (i < n && sameLower(raw.charCodeAt(s + i), name.charCodeAt(i))) i++;
+      if (i === n) return at;
+    }
+    at = raw.indexOf('\r\n', s);
   }
-  const m = re.exec(raw);
-  return m === null ? -1 : m.index;
+  return -1;
 }
 
 /**

@@ -296,3 +296,20 @@ describe('http server spans', function () {
     });
   });
 });
+
+describe('outgoing header lookup in the header block Node wrote', () => {
+  const { outgoingHeader } = require('../dist/http-spans');
+  // getHeader() knows nothing: the headers went to writeHead(code, headers) alone.
+  const msg = (raw) => ({ getHeader: () => undefined, _header: raw });
+
+  it('matches names case-insensitively and only whole names, first occurrence wins', () => {
+    const raw = 'HTTP/1.1 200 OK\r\nContent-Length-X: 9\r\ncontent-lengthx: 8\r\nCONTENT-LENGTH:  12 \r\nContent-Length: 13\r\n\r\n';
+    assert.equal(outgoingHeader(msg(raw), 'content-length'), '12');
+    assert.equal(outgoingHeader(msg(raw), 'content-length-x'), '9');
+    assert.equal(outgoingHeader(msg(raw), 'x-missing'), undefined);
+    // '\r' | 0x20 is '-': a line break must not pass for a dash.
+    assert.equal(outgoingHeader(msg('HTTP/1.1 200 OK\r\nx\r\n-a: 1\r\nx-a: 2\r\n\r\n'), 'x-a'), '2');
+    assert.equal(outgoingHeader(msg('HTTP/1.1 200 OK\r\nX_Resp_2: r\r\n\r\n'), 'x_resp_2'), 'r');
+    assert.equal(outgoingHeader({ getHeader: () => 'set', _header: raw }, 'content-length'), 'set');
+  });
+});
