@@ -284,6 +284,11 @@ export function rawHeader(raw: ReadonlyArray<unknown>, name: string): string[] |
   return out;
 }
 
+/** `c` is `lower`, or its upper-case letter. */
+function sameLower(c: number, lower: number): boolean {
+  return c === lower || (lower >= 97 && lower <= 122 && c === lower - 32);
+}
+
 /**
  * Where header `name` (lower case, a token) starts in a raw header block (at
  * its `\r\n`), or -1: each line's first `name.length + 1` characters compared
@@ -293,11 +298,6 @@ export function rawHeader(raw: ReadonlyArray<unknown>, name: string): string[] |
  * case-insensitive regexp per name, each showed in profiles (~2% of a fastify
  * server's time for the regexp).
  */
-/** `c` is `lower`, or its upper-case letter. */
-function sameLower(c: number, lower: number): boolean {
-  return c === lower || (lower >= 97 && lower <= 122 && c === lower - 32);
-}
-
 function headerAt(raw: string, name: string): number {
   const n = name.length;
   const first = name.charCodeAt(0);
