@@ -307,7 +307,7 @@ describe('outgoing header lookup in the header block Node wrote', () => {
     assert.equal(outgoingHeader(msg(raw), 'content-length'), '12');
     assert.equal(outgoingHeader(msg(raw), 'content-length-x'), '9');
     assert.equal(outgoingHeader(msg(raw), 'x-missing'), undefined);
-    // '\r' | 0x20 is '-': a line break must not pass for a dash.
+    // A short line ('x') must not join the next ('-a: 1') into a match for 'x-a'.
     assert.equal(outgoingHeader(msg('HTTP/1.1 200 OK\r\nx\r\n-a: 1\r\nx-a: 2\r\n\r\n'), 'x-a'), '2');
     assert.equal(outgoingHeader(msg('HTTP/1.1 200 OK\r\nX_Resp_2: r\r\n\r\n'), 'x_resp_2'), 'r');
     assert.equal(outgoingHeader({ getHeader: () => 'set', _header: raw }, 'content-length'), 'set');
