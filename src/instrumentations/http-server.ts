@@ -58,12 +58,30 @@ const headersGetter: TextMapGetter<IncomingMessage> = {
   },
 };
 
+/**
+ * Node's own `end` listener on a server request, `clearIncoming`: it resets the
+ * connection's parser and needs no context. Node adds it once the response has
+ * finished; it is recognised the first time it is seen, by name and body.
+ */
+let nodeEndListener: unknown;
+
+/** Whether `event` is an `end` that only Node listens to. */
+function onlyNodeListens(emitter: unknown, event: string | symbol): boolean {
+  if (event !== 'end') return false;
+  const l = (emitter as { _events?: Record<string, unknown> })._events?.end;
+  if (l === nodeEndListener) return true;
+  if (nodeEndListener !== undefined || typeof l !== 'function' || l.name !== 'clearIncoming' || !String(l).includes('parser.incoming')) return false;
+  nodeEndListener = l;
+  return true;
+}
+
 /** Wraps an emitter's `emit` so that objects carrying a context emit in it. */
 export function wrapBoundEmit(original: (...args: any[]) => boolean) {
   return function emit(this: unknown, event: string | symbol): boolean {
     const ctx = (this as Bound)[kContext];
-    // Entering a context costs an AsyncLocalStorage run: skip it when nobody listens or it is already current.
-    if (ctx === undefined || (this as EventEmitter).listenerCount(event) === 0 || activeContext() === ctx) {
+    // Entering a context costs an AsyncLocalStorage run (and every async resource made inside it
+    // a copy of it): skip it when nobody but Node listens, or the context is already current.
+    if (ctx === undefined || (this as EventEmitter).listenerCount(event) === 0 || onlyNodeListens(this, event) || activeContext() === ctx) {
       return Reflect.apply(original, this, arguments);
     }
     return runIn(ctx, original, this, arguments);
