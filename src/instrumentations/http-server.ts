@@ -168,6 +168,30 @@ function hasAny(headers: IncomingMessage['headers'], names: readonly string[]): 
   return false;
 }
 
+/** A socket address as `net.Socket` caches it. */
+interface SocketAddress {
+  address?: string;
+  port?: number;
+}
+type CachingSocket = { _peername?: unknown; _sockname?: unknown; remoteAddress?: string; remotePort?: number; localAddress?: string; localPort?: number };
+
+// The remote and local address of a connection do not change: Node looks each up once and
+// caches it (`_peername`, `_sockname`), but its getters (`remoteAddress`, `remotePort`...) go
+// through the lookup function on every read, per request on a keep-alive connection.
+function remote(socket: CachingSocket | null | undefined): SocketAddress | undefined {
+  if (socket == null) return undefined;
+  const cached = socket._peername;
+  if (cached != null && typeof cached === 'object') return cached as SocketAddress;
+  return { address: socket.remoteAddress, port: socket.remotePort };
+}
+
+function local(socket: CachingSocket | null | undefined): SocketAddress | undefined {
+  if (socket == null) return undefined;
+  const cached = socket._sockname;
+  if (cached != null && typeof cached === 'object') return cached as SocketAddress;
+  return { address: socket.localAddress, port: socket.localPort };
+}
+
 const FORWARDED_FOR = /for="?\[?([^\]";,\s]+)/i;
 
 function serverAttributes(h: HttpSpans, req: IncomingMessage, target: string, method: string, normalized: string): Attributes {
@@ -187,18 +211,19 @@ function serverAttributes(h: HttpSpans, req: IncomingMessage, target: string, me
     port = colon > end ? Number(host.slice(colon + 1)) || undefined : undefined;
     if (hostname.startsWith('[')) hostname = hostname.slice(1, -1);
   } else {
-    hostname = socket?.localAddress;
-    port = socket?.localPort;
+    hostname = local(socket)?.address;
+    port = local(socket)?.port;
   }
-  port ??= socket?.localPort;
+  port ??= local(socket)?.port;
   putMethod(h, a, k, method, normalized);
   put(a, k.scheme, scheme);
   put(a, k.host, hostname);
   put(a, k.port, port);
   put(a, k.flavor, req.httpVersion);
   put(a, k.userAgent, headers['user-agent']);
-  put(a, k.peerAddr, socket?.remoteAddress);
-  put(a, k.peerPort, socket?.remotePort);
+  const peer = remote(socket);
+  put(a, k.peerAddr, peer?.address);
+  put(a, k.peerPort, peer?.port);
   const redacted = redactQuery(target);
   if (h.old) {
     a['http.url'] = `${scheme}://${host ?? `${hostname}:${port}`}${redacted}`;
@@ -212,7 +237,7 @@ function serverAttributes(h: HttpSpans, req: IncomingMessage, target: string, me
     if (q !== -1) a['url.query'] = redacted.slice(q + 1);
     const xff = headers['x-forwarded-for'];
     const fwd = headers.forwarded;
-    const client = xff ? String(xff).split(',')[0]!.trim() : fwd ? FORWARDED_FOR.exec(fwd)?.[1] : socket?.remoteAddress;
+    const client = xff ? String(xff).split(',')[0]!.trim() : fwd ? FORWARDED_FOR.exec(fwd)?.[1] : peer?.address;
     put(a, ['client.address'], client);
   }
   captureHeaders(a, h.capture.serverRequest, (name) => headers[name]);
