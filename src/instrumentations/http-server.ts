@@ -27,8 +27,6 @@ import {
   httpSpans,
   normalizeMethod,
   outgoingHeader,
-  put,
-  putMethod,
   putStatus,
   redactQuery,
   samplerDrops,
@@ -194,9 +192,10 @@ function local(socket: CachingSocket | null | undefined): SocketAddress | undefi
 
 const FORWARDED_FOR = /for="?\[?([^\]";,\s]+)/i;
 
+// Each attribute is stored at its own site with a constant key: one loop storing
+// many keys (`put`) makes that store megamorphic, a few hundred instructions a store.
 function serverAttributes(h: HttpSpans, req: IncomingMessage, target: string, method: string, normalized: string): Attributes {
   const a: Attributes = {};
-  const k = h.server;
   const headers = req.headers;
   const socket = req.socket as (IncomingMessage['socket'] & { encrypted?: boolean }) | null;
   const scheme = socket?.encrypted ? 'https' : 'http';
@@ -212,35 +211,47 @@ function serverAttributes(h: HttpSpans, req: IncomingMessage, target: string, me
     if (hostname.startsWith('[')) hostname = hostname.slice(1, -1);
   } else {
     hostname = local(socket)?.address;
-    port = local(socket)?.port;
   }
   port ??= local(socket)?.port;
-  putMethod(h, a, k, method, normalized);
-  put(a, k.scheme, scheme);
-  put(a, k.host, hostname);
-  put(a, k.port, port);
-  put(a, k.flavor, req.httpVersion);
-  put(a, k.userAgent, headers['user-agent']);
+  const flavor = req.httpVersion;
+  const userAgent = headers['user-agent'];
   const peer = remote(socket);
-  put(a, k.peerAddr, peer?.address);
-  put(a, k.peerPort, peer?.port);
+  const peerAddr = peer?.address;
+  const peerPort = peer?.port;
   const redacted = redactQuery(target);
   if (h.old) {
+    a['http.method'] = normalized;
+    a['http.scheme'] = scheme;
+    if (hostname) a['net.host.name'] = hostname;
+    if (port !== undefined) a['net.host.port'] = port;
+    if (flavor) a['http.flavor'] = flavor;
+    if (userAgent) a['http.user_agent'] = userAgent;
+    if (peerAddr) a['net.sock.peer.addr'] = peerAddr;
+    if (peerPort !== undefined) a['net.sock.peer.port'] = peerPort;
     a['http.url'] = `${scheme}://${host ?? `${hostname}:${port}`}${redacted}`;
     a['http.target'] = redacted;
     const length = Number(headers['content-length']);
     if (headers['content-length'] !== undefined && Number.isSafeInteger(length)) a['http.request_content_length'] = length;
   }
   if (h.stable) {
+    a['http.request.method'] = normalized;
+    if (normalized !== method) a['http.request.method_original'] = method;
+    a['url.scheme'] = scheme;
+    if (hostname) a['server.address'] = hostname;
+    if (port !== undefined) a['server.port'] = port;
+    if (flavor) a['network.protocol.version'] = flavor;
+    if (userAgent) a['user_agent.original'] = userAgent;
+    if (peerAddr) a['network.peer.address'] = peerAddr;
+    if (peerPort !== undefined) a['network.peer.port'] = peerPort;
     const q = redacted.indexOf('?');
     a['url.path'] = q === -1 ? redacted : redacted.slice(0, q);
     if (q !== -1) a['url.query'] = redacted.slice(q + 1);
     const xff = headers['x-forwarded-for'];
     const fwd = headers.forwarded;
-    const client = xff ? String(xff).split(',')[0]!.trim() : fwd ? FORWARDED_FOR.exec(fwd)?.[1] : peer?.address;
-    put(a, ['client.address'], client);
+    const client = xff ? String(xff).split(',')[0]!.trim() : fwd ? FORWARDED_FOR.exec(fwd)?.[1] : peerAddr;
+    if (client) a['client.address'] = client;
   }
-  captureHeaders(a, h.capture.serverRequest, (name) => headers[name]);
+  if (h.capture.serverRequest.length !== 0) captureHeaders(a, h.capture.serverRequest, (name) => headers[name]);
   return a;
 }
 
