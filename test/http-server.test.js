@@ -82,6 +82,21 @@ describe('http server spans', function () {
     });
   });
 
+  it('host and port from the Host header: names, IPv6 literals, no port (then the port connected to)', async () => {
+    const { port } = apps.old;
+    const cases = [
+      ['example.com:8080', 'example.com', 8080],
+      ['example.com', 'example.com', port],
+      ['[::1]:8443', '::1', 8443],
+      ['[2001:db8::7]', '2001:db8::7', port],
+    ];
+    for (const [i, [host, name, hostPort]] of cases.entries()) {
+      await send(port, `/hello?case=host${i}`, { host });
+      const a = (await serverSpan(`case=host${i}`)).attributes;
+      assert.deepEqual([a['net.host.name'], a['net.host.port'], a['http.url']], [name, hostPort, `http://${host}/hello?case=host${i}`], host);
+    }
+  });
+
   it('OTEL_SEMCONV_STABILITY_OPT_IN=http: stable names only', async () => {
     const { port } = apps.stable;
     await send(port, '/hello?case=st1&AWSAccessKeyId=AKIA&Signature=s1g', { method: 'POST', headers: REQUEST_HEADERS, body: 'abc' });
