@@ -51,6 +51,30 @@ const HEX = new Uint8Array(128);
 for (let i = 0; i < 10; i++) HEX[48 + i] = i;
 for (let i = 0; i < 6; i++) HEX[65 + i] = HEX[97 + i] = 10 + i;
 
+function be32(buf: Buffer, p: number, v: number): number {
+  buf[p] = v >>> 24;
+  buf[p + 1] = v >>> 16;
+  buf[p + 2] = v >>> 8;
+  buf[p + 3] = v;
+  return p + 4;
+}
+
+/**
+ * What our tracer's spans (`AgentSpan`) carry besides the API: the ids as 32-bit words, so that
+ * they are written without decoding hex. `idWords` says which are known: 1 trace, 2 span, 4 parent.
+ */
+interface IdWords {
+  idWords?: number;
+  t0: number;
+  t1: number;
+  t2: number;
+  t3: number;
+  s0: number;
+  s1: number;
+  p0: number;
+  p1: number;
+}
+
 /** A growable byte buffer with protobuf primitives. */
 class Writer {
   buf: Buffer;
@@ -170,6 +194,23 @@ class Writer {
     let p = this.pos;
     for (let i = 0; i < 2 * n; i += 2) {
       b[p++] = (HEX[hex.charCodeAt(i) & 127]! << 4) | HEX[hex.charCodeAt(i + 1) & 127]!;
+    }
+    this.pos = p;
+  }
+
+  /** An id from 32-bit words, big-endian (the order of its hex digits): 8 bytes from two, 16 from four. */
+  words(field: number, a: number, b: number, c?: number, d?: number): void {
+    const n = c === undefined ? 8 : 16;
+    this.tag(field, LEN);
+    this.ensure(n + 1);
+    const buf = this.buf;
+    let p = this.pos;
+    buf[p++] = n;
+    p = be32(buf, p, a);
+    p = be32(buf, p, b);
+    if (c !== undefined) {
+      p = be32(buf, p, c);
+      p = be32(buf, p, d!);
     }
     this.pos = p;
   }
@@ -528,12 +569,19 @@ function span(w: Writer, s: ReadableSpan): void {
   // 2 bytes for the length: spans are nearly always 128 B to 16 kB long.
   const m = w.begin(2, 2);
   const ctx = s.spanContext();
-  w.id(1, ctx.traceId);
-  w.id(2, ctx.spanId);
+  const ids = s as unknown as IdWords;
+  const known = ids.idWords ?? 0;
+  if (known & 1) w.words(1, ids.t0, ids.t1, ids.t2, ids.t3);
+  else w.id(1, ctx.traceId);
+  if (known & 2) w.words(2, ids.s0, ids.s1);
+  else w.id(2, ctx.spanId);
   const ts = ctx.traceState?.serialize();
   if (ts) w.string(3, ts);
   const parent = s.parentSpanContext;
-  if (parent?.spanId) w.id(4, parent.spanId);
+  if (parent?.spanId) {
+    if (known & 4) w.words(4, ids.p0, ids.p1);
+    else w.id(4, parent.spanId);
+  }
   w.string(5, s.name);
   w.tag(6, VARINT);
   w.varint(s.kind + 1);

@@ -456,6 +456,33 @@ describe('tracer (in process, against sdk-trace-base and the upstream serializer
     assert.deepEqual(decode(encodeProtobuf(ended)), message);
   });
 
+  it('ids: the encoder writes the same trace, span and parent ids as the hex strings, for local roots, local and remote parents', () => {
+    // Our spans carry their ids as 32-bit words, which the encoder writes instead of decoding the hex.
+    const { provider, ended } = ours(DEFAULTS);
+    const t = provider.getTracer('ids');
+    const under = (span) => api.trace.setSpan(api.ROOT_CONTEXT, span);
+    for (let i = 0; i < 50; i++) {
+      const root = t.startSpan(`root ${i}`, { startTime: T0 }, api.ROOT_CONTEXT);
+      const child = t.startSpan('child', { startTime: T0 }, under(root));
+      t.startSpan('grandchild', { startTime: T0 }, under(child)).end(T0 + 1);
+      child.end(T0 + 2);
+      root.end(T0 + 3);
+    }
+    const remote = api.trace.setSpanContext(api.ROOT_CONTEXT, { ...REMOTE_SAMPLED, traceFlags: 1, isRemote: true });
+    const fromRemote = t.startSpan('from remote', { startTime: T0 }, remote);
+    t.startSpan('under remote child', { startTime: T0 }, under(fromRemote)).end(T0 + 1);
+    fromRemote.end(T0 + 2);
+    const message = decode(encodeProtobuf(ended));
+    assert.deepEqual(message, decode(ProtobufTraceSerializer.serializeRequest(ended)));
+    const hex = (b64) => Buffer.from(b64, 'base64').toString('hex');
+    const spans = message.resourceSpans[0].scopeSpans[0].spans;
+    assert.equal(spans.length, ended.length);
+    spans.forEach((s, i) => {
+      const ctx = ended[i].spanContext();
+      assert.deepEqual([hex(s.traceId), hex(s.spanId), hex(s.parentSpanId)], [ctx.traceId, ctx.spanId, ended[i].parentSpanContext?.spanId ?? ''], s.name);
+    });
+  });
+
   for (const [title, limits, sampler] of [
     ['default limits and sampler', DEFAULTS, undefined],
     ['tight limits', TIGHT, undefined],
