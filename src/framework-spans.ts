@@ -5,9 +5,9 @@
  * control back in the parent's context, so sequential middleware are
  * siblings, not a staircase.
  */
-import { SpanKind, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { SpanKind, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { agent, reportInternalError } from './agent';
-import { runIn } from './context';
+import { contextWithSpan, runIn } from './context';
 import { recordError } from './spans';
 
 /** Attribute names on framework INTERNAL spans. */
@@ -42,7 +42,7 @@ export function startInternal(name: string, attributes: Attributes, parent: Cont
 
 /** `parent` with `span` as the active span. */
 export function withSpan(parent: Context, span: Span): Context {
-  return trace.setSpan(parent, span);
+  return contextWithSpan(parent, span);
 }
 
 /**

@@ -41,7 +41,7 @@ import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, Sampler, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { AgentConfig } from './config';
-import { activeContext, runIn } from './context';
+import { activeContext, contextWithSpan, runIn } from './context';
 
 /** What the provider needs of a span processor: only `onEnd` is called per span. */
 export interface EndProcessor {
@@ -541,7 +541,7 @@ export class AgentTracer implements Tracer {
     }
     const parent = ctx ?? activeContext();
     const span = this.startSpan(name, options, parent);
-    return runIn(trace.setSpan(parent, span), fn, undefined, [span]);
+    return runIn(contextWithSpan(parent, span), fn, undefined, [span]);
   }
 }
 

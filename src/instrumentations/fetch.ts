@@ -10,8 +10,8 @@
  * reads) is collected with it, span and all.
  */
 import * as dc from 'node:diagnostics_channel';
-import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
-import { activeContext } from '../context';
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
+import { activeContext, contextWithSpan } from '../context';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import { agent, reportInternalError, type InstrumentationDefinition } from '../agent';
 import {
@@ -64,7 +64,7 @@ function onCreate({ request }: { request: UndiciRequest }): void {
     const name = normalizeMethod(facts.method);
     span = agent().tracer.startOwned(name, SpanKind.CLIENT, clientAttributes(h, facts, name), parent);
   }
-  inject(request, span === undefined ? parent : trace.setSpan(parent, span));
+  inject(request, span === undefined ? parent : contextWithSpan(parent, span));
   if (span?.isRecording()) states.set(request, { span, responded: false });
 }
 

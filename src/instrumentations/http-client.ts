@@ -11,8 +11,8 @@
  * the request; headers given as an array; an `Expect` header) are the options
  * rebuilt with a copy of the caller's headers, never the caller's own objects.
  */
-import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
-import { activeContext, runIn } from '../context';
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
+import { activeContext, contextWithSpan, runIn } from '../context';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import { urlToHttpOptions } from 'node:url';
@@ -108,7 +108,7 @@ function prepare(
     span = agent().tracer.startOwned(name, SpanKind.CLIENT, clientAttributes(h, facts, name), parent);
   }
   const injected: Record<string, string> = {};
-  propagation.inject(span === undefined ? parent : trace.setSpan(parent, span), injected);
+  propagation.inject(span === undefined ? parent : contextWithSpan(parent, span), injected);
   if (Object.keys(injected).length === 0) return [span, undefined, args];
   const headers = options?.headers;
   if (!isGet && !Array.isArray(headers) && !hasHeader(headers, 'expect')) return [span, injected, args];

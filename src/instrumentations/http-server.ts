@@ -17,8 +17,8 @@
  * in, so that calls made downstream pass it on unchanged.
  */
 import type { EventEmitter } from 'node:events';
-import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type TextMapGetter } from '@opentelemetry/api';
-import { activeContext, runIn } from '../context';
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Context, type TextMapGetter } from '@opentelemetry/api';
+import { activeContext, contextWithSpan, runIn } from '../context';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { agent, reportInternalError } from '../agent';
 import {
@@ -148,7 +148,7 @@ function startServerSpan(req: IncomingMessage & Bound, res: Res): Context | unde
     const normalized = normalizeMethod(method);
     const attributes = serverAttributes(h, req, url, method, normalized);
     const span = agent().tracer.startOwned(normalized, SpanKind.SERVER, attributes, parent);
-    ctx = trace.setSpan(parent, span);
+    ctx = contextWithSpan(parent, span);
     if (span.isRecording()) {
       const state: ServerState = { span, method: normalized, ended: false };
       attachServerState(req, state);

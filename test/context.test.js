@@ -1,0 +1,57 @@
+'use strict';
+// contextWithSpan (src/context.ts): the context a server span runs in is a lighter object than the
+// API's, and must answer every Context call as trace.setSpan's context does.
+const assert = require('node:assert/strict');
+const api = require('@opentelemetry/api');
+const { contextWithSpan } = require('../dist/context');
+
+const span = (name) => api.trace.wrapSpanContext({ traceId: name.padEnd(32, '1'), spanId: name.padEnd(16, '2'), traceFlags: 1 });
+const OTHER = api.createContextKey('other');
+
+/** What a context holds, read through the API. */
+function read(ctx) {
+  return {
+    span: api.trace.getSpan(ctx),
+    other: ctx.getValue(OTHER),
+    baggage: api.propagation.getBaggage(ctx)?.getEntry('k')?.value,
+  };
+}
+
+describe('contextWithSpan', () => {
+  const a = span('a');
+  const b = span('b');
+  // Each step applied to the API's context and to ours must read the same.
+  const steps = {
+    'as made': (c) => c,
+    'another value set': (c) => c.setValue(OTHER, 42),
+    'the span replaced': (c) => api.trace.setSpan(c, b),
+    'the span replaced, then a value set': (c) => api.trace.setSpan(c, b).setValue(OTHER, 'x'),
+    'the span deleted': (c) => api.trace.deleteSpan(c),
+    'an absent key deleted': (c) => c.deleteValue(OTHER),
+    'baggage set': (c) => api.propagation.setBaggage(c, api.propagation.createBaggage({ k: { value: 'v' } })),
+    'tracing suppressed, then the span read': (c) => c.setValue(Symbol.for('OpenTelemetry SDK Context Key SUPPRESS_TRACING'), true),
+  };
+  for (const [title, step] of Object.entries(steps)) {
+    it(`over the root context, ${title}: reads as trace.setSpan's context`, () => {
+      const ours = step(contextWithSpan(api.ROOT_CONTEXT, a));
+      const theirs = step(api.trace.setSpan(api.ROOT_CONTEXT, a));
+      assert.deepEqual(read(ours), read(theirs));
+    });
+  }
+
+  it('leaves the context it came from unchanged, and is the root context again once its span is deleted', () => {
+    const ctx = contextWithSpan(api.ROOT_CONTEXT, a);
+    api.trace.setSpan(ctx, b);
+    ctx.setValue(OTHER, 1);
+    assert.equal(api.trace.getSpan(ctx), a);
+    assert.equal(ctx.getValue(OTHER), undefined);
+    assert.equal(api.trace.deleteSpan(ctx), api.ROOT_CONTEXT);
+  });
+
+  it('over a context holding other values, keeps them (as trace.setSpan)', () => {
+    const parent = api.ROOT_CONTEXT.setValue(OTHER, 'kept');
+    const ctx = contextWithSpan(parent, a);
+    assert.deepEqual(read(ctx), { span: a, other: 'kept', baggage: undefined });
+    assert.equal(parent.getValue(api.createContextKey('OpenTelemetry Context Key SPAN')), undefined);
+  });
+});
