@@ -54,6 +54,8 @@ export interface HttpSpans {
   readonly neverSampled: boolean;
   /** Header names the configured propagators read (`traceparent`, `tracestate`, `baggage`, `b3`, ...). */
   readonly propagationFields: readonly string[];
+  /** The fields are the default propagators' (W3C trace context and baggage) and no others. */
+  readonly w3cFields: boolean;
 }
 
 const pick = (old: boolean, stable: boolean, o: string, s: string): readonly string[] =>
@@ -95,6 +97,7 @@ export function httpSpans(): HttpSpans {
   const { config, exportUrl } = agent();
   const h = config.http.captureHeaders;
   const mode = config.semconv.http;
+  const fields = propagation.fields().map((f) => f.toLowerCase());
   cached = {
     old: mode.old,
     stable: mode.stable,
@@ -111,7 +114,8 @@ export function httpSpans(): HttpSpans {
     exportPath: exportUrl?.pathname ?? '',
     sampler: config.sampler,
     neverSampled: config.sampler.name === 'always_off' || (config.sampler.name === 'traceidratio' && config.sampler.ratio === 0),
-    propagationFields: propagation.fields().map((f) => f.toLowerCase()),
+    propagationFields: fields,
+    w3cFields: fields.length === 3 && ['traceparent', 'tracestate', 'baggage'].every((f) => fields.includes(f)),
   };
   return cached;
 }

@@ -229,6 +229,11 @@ describe('propagation (W3C Trace Context Level 2, baggage, b3)', function () {
       assert.equal(out.baggage, 'userId=alice,tier=gold;p=1');
     });
 
+    it('baggage without a traceparent is carried downstream too (the server still extracts it)', async () => {
+      const out = await outgoing(['baggage', 'only=baggage']);
+      assert.equal(out.baggage, 'only=baggage');
+    });
+
     it('with OTEL_PROPAGATORS=b3,...: b3 continues the trace, is sent on, and traceparent says the id was not ours', async () => {
       const out = await outgoing(['b3', `${TRACE}-${PARENT}-1`], b3app);
       const m = /^([0-9a-f]{32})-([0-9a-f]{16})-1$/.exec(out.b3);

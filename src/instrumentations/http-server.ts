@@ -136,7 +136,10 @@ function startServerSpan(req: IncomingMessage & Bound, res: Res): Context | unde
   const url = req.url ?? '/';
   for (let i = 0; i < h.excludedUrls.length; i++) if (h.excludedUrls[i]!.test(url)) return undefined;
   // Most requests carry no trace headers: then there is nothing to extract.
-  const propagated = hasAny(req.headers, h.propagationFields);
+  const headers = req.headers;
+  const propagated = h.w3cFields
+    ? headers.traceparent !== undefined || headers.tracestate !== undefined || headers.baggage !== undefined
+    : hasAny(headers, h.propagationFields);
   if (h.neverSampled && !propagated) return undefined;
   const parent = propagated ? propagation.extract(ROOT_CONTEXT, req, headersGetter) : ROOT_CONTEXT;
   let ctx = parent;
@@ -161,6 +164,8 @@ function startServerSpan(req: IncomingMessage & Bound, res: Res): Context | unde
   return ctx;
 }
 
+// One keyed load site reading several names goes megamorphic; with the default propagators, the
+// test above reads each name at a site of its own.
 function hasAny(headers: IncomingMessage['headers'], names: readonly string[]): boolean {
   for (let i = 0; i < names.length; i++) if (headers[names[i]!] !== undefined) return true;
   return false;
