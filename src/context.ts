@@ -61,29 +61,37 @@ export function runIn<R>(ctx: Context, fn: (...args: any[]) => R, thisArg: unkno
 /** The API's key for the active span (`createContextKey` is `Symbol.for`, so every copy of the API shares it). */
 const SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN');
 
+/** The context an emitter's events run in (server request and response, client request and response). */
+export const kContext = Symbol('otel-agent.context');
+
 /**
- * A context holding only a span: what `trace.setSpan(ROOT_CONTEXT, span)` makes, without the
- * API's copy of a `Map` per context (some 900 instructions, once per server request). Setting
- * the span again (a child's context) makes another of these; any other key, a full context.
+ * `parent` with a span as its active span: what `trace.setSpan(parent, span)` makes, without
+ * the API's copy of the parent's `Map` (some 900 instructions, for every span a request starts
+ * under). Reads of other keys go to `parent`; setting the span again (a child's context) makes
+ * another of these over the same parent; setting any other key makes a full context.
  */
-class SpanContextOnly implements Context {
-  constructor(private readonly span: unknown) {}
+export class ContextWithSpan implements Context {
+  constructor(
+    private readonly parent: Context,
+    private readonly span: unknown,
+  ) {}
 
   getValue(key: symbol): unknown {
-    return key === SPAN_KEY ? this.span : undefined;
+    return key === SPAN_KEY ? this.span : this.parent.getValue(key);
   }
 
   setValue(key: symbol, value: unknown): Context {
-    if (key === SPAN_KEY) return new SpanContextOnly(value);
-    return ROOT_CONTEXT.setValue(SPAN_KEY, this.span).setValue(key, value);
+    if (key === SPAN_KEY) return new ContextWithSpan(this.parent, value);
+    return this.parent.setValue(SPAN_KEY, this.span).setValue(key, value);
   }
 
   deleteValue(key: symbol): Context {
-    return key === SPAN_KEY ? ROOT_CONTEXT : this;
+    if (key !== SPAN_KEY) return new ContextWithSpan(this.parent.deleteValue(key), this.span);
+    return this.parent === ROOT_CONTEXT ? ROOT_CONTEXT : this.parent.deleteValue(SPAN_KEY);
   }
 }
 
-/** `parent` with `span` as its active span, as `trace.setSpan` (cheaper when `parent` holds nothing else). */
+/** `parent` with `span` as its active span, as `trace.setSpan`. */
 export function contextWithSpan(parent: Context, span: Span): Context {
-  return parent === ROOT_CONTEXT ? new SpanContextOnly(span) : parent.setValue(SPAN_KEY, span);
+  return parent instanceof ContextWithSpan ? parent.setValue(SPAN_KEY, span) : new ContextWithSpan(parent, span);
 }

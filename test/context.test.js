@@ -1,5 +1,5 @@
 'use strict';
-// contextWithSpan (src/context.ts): the context a server span runs in is a lighter object than the
+// contextWithSpan (src/context.ts): the context a span runs in is a lighter object than the
 // API's, and must answer every Context call as trace.setSpan's context does.
 const assert = require('node:assert/strict');
 const api = require('@opentelemetry/api');
@@ -31,12 +31,19 @@ describe('contextWithSpan', () => {
     'baggage set': (c) => api.propagation.setBaggage(c, api.propagation.createBaggage({ k: { value: 'v' } })),
     'tracing suppressed, then the span read': (c) => c.setValue(Symbol.for('OpenTelemetry SDK Context Key SUPPRESS_TRACING'), true),
   };
-  for (const [title, step] of Object.entries(steps)) {
-    it(`over the root context, ${title}: reads as trace.setSpan's context`, () => {
-      const ours = step(contextWithSpan(api.ROOT_CONTEXT, a));
-      const theirs = step(api.trace.setSpan(api.ROOT_CONTEXT, a));
-      assert.deepEqual(read(ours), read(theirs));
-    });
+  const parents = {
+    'the root context': api.ROOT_CONTEXT,
+    'a context holding a value and a remote span': api.trace.setSpan(api.ROOT_CONTEXT.setValue(OTHER, 'kept'), span('r')),
+    'one of ours': contextWithSpan(api.ROOT_CONTEXT.setValue(OTHER, 'under'), span('p')),
+  };
+  for (const [over, parent] of Object.entries(parents)) {
+    for (const [title, step] of Object.entries(steps)) {
+      it(`over ${over}, ${title}: reads as trace.setSpan's context`, () => {
+        const ours = step(contextWithSpan(parent, a));
+        const theirs = step(api.trace.setSpan(parent, a));
+        assert.deepEqual(read(ours), read(theirs));
+      });
+    }
   }
 
   it('leaves the context it came from unchanged, and is the root context again once its span is deleted', () => {

@@ -12,7 +12,7 @@
  * rebuilt with a copy of the caller's headers, never the caller's own objects.
  */
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
-import { activeContext, contextWithSpan, runIn } from '../context';
+import { activeContext, contextWithSpan, kContext, runIn } from '../context';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import { urlToHttpOptions } from 'node:url';
@@ -31,7 +31,6 @@ import {
   type ClientFacts,
 } from '../http-spans';
 import { recordException } from '../spans';
-import { kContext } from './http-server';
 
 const kClient = Symbol('otel-agent.http.client');
 

@@ -18,7 +18,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Context, type TextMapGetter } from '@opentelemetry/api';
-import { activeContext, contextWithSpan, runIn } from '../context';
+import { activeContext, contextWithSpan, kContext, runIn } from '../context';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { agent, reportInternalError } from '../agent';
 import {
@@ -33,18 +33,20 @@ import {
   transportErrorType,
   type HttpSpans,
 } from '../http-spans';
-import { attachServerState, serverState, type ServerRequestState } from '../server-span';
+import { ServerContext, serverState, type ServerRequestState } from '../server-span';
 import { errorType, recordError } from '../spans';
-
-/** The context an emitter's events run in (server request/response, client response). */
-export const kContext = Symbol('otel-agent.http.context');
-const kServer = Symbol('otel-agent.http.server');
 
 interface ServerState extends ServerRequestState {
   ended: boolean;
 }
 type Bound = { [kContext]?: Context };
-type Res = ServerResponse & Bound & { [kServer]?: ServerState };
+type Res = ServerResponse & Bound;
+
+/** The state of the request `res` answers, when it is traced. */
+function stateOf(res: Res): ServerState | undefined {
+  const ctx = res[kContext];
+  return ctx instanceof ServerContext ? (ctx.state as ServerState) : undefined;
+}
 
 const headersGetter: TextMapGetter<IncomingMessage> = {
   keys: (req) => Object.keys(req.headers),
@@ -96,7 +98,7 @@ export function wrapBoundEmit(original: (...args: any[]) => boolean) {
 export function wrapResponseEmit(original: (...args: any[]) => boolean) {
   const bound = wrapBoundEmit(original);
   return function emit(this: unknown, event: string | symbol): boolean {
-    if ((event !== 'finish' && event !== 'close') || (this as Res)[kServer] === undefined) return Reflect.apply(bound, this, arguments);
+    if ((event !== 'finish' && event !== 'close') || !((this as Res)[kContext] instanceof ServerContext)) return Reflect.apply(bound, this, arguments);
     try {
       return Reflect.apply(bound, this, arguments);
     } finally {
@@ -151,13 +153,9 @@ function startServerSpan(req: IncomingMessage & Bound, res: Res): Context | unde
     const normalized = normalizeMethod(method);
     const attributes = serverAttributes(h, req, url, method, normalized);
     const span = agent().tracer.startOwned(normalized, SpanKind.SERVER, attributes, parent);
-    ctx = contextWithSpan(parent, span);
-    if (span.isRecording()) {
-      const state: ServerState = { span, method: normalized, ended: false };
-      attachServerState(req, state);
-      // Ended by the response's own emit of 'finish' or 'close' (see wrapResponseEmit): no listeners to add per request.
-      res[kServer] = state;
-    }
+    // A recording span is ended by the response's own emit of 'finish' or 'close' (see
+    // wrapResponseEmit), from the state its context holds: no listeners to add per request.
+    ctx = span.isRecording() ? new ServerContext<ServerState>(parent, { span, method: normalized, ended: false }) : contextWithSpan(parent, span);
   }
   req[kContext] = ctx;
   res[kContext] = ctx;
@@ -274,7 +272,7 @@ function serverAttributes(h: HttpSpans, req: IncomingMessage, target: string, me
 }
 
 function endServerSpan(res: Res, closed: boolean): void {
-  const state = res[kServer];
+  const state = stateOf(res);
   if (state === undefined || state.ended) return;
   state.ended = true;
   try {
