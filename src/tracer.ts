@@ -117,8 +117,6 @@ const H = [48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102];
 /** 32 random bits. Math.random, as the SDK's id generator: ids need uniqueness, not secrecy. */
 const rnd = (): number => (Math.random() * 0x100000000) >>> 0;
 
-// One fromCharCode call per id makes a flat string: `Number#toString(16)` cost ~0.7 µs per id
-// (8.5% of a hello-world server's busy time in a profile), and concatenated pieces need flattening later.
 // The words of the last ids made, as signed 32-bit integers (small integers to V8, where
 // uint32s above 2^31 would be boxed numbers): the span keeps them for the encoder, which then
 // writes 4 bytes a word instead of decoding the hex strings (2 digits a byte).
@@ -129,6 +127,8 @@ let t3 = 0;
 let s0 = 0;
 let s1 = 0;
 
+// One fromCharCode call per id makes a flat string: `Number#toString(16)` cost ~0.7 µs per id
+// (8.5% of a hello-world server's busy time in a profile), and concatenated pieces need flattening later.
 function newTraceId(): string {
   const a = rnd();
   const b = rnd();
@@ -424,8 +424,7 @@ export class AgentSpan implements Span, ReadableSpan {
   }
 }
 
-/** The parent's context when it is a valid one (our own spans are valid by construction). */
-/** The span in `ctx` when its context can be a parent. */
+/** The span in `ctx` when its context can be a parent (our own spans are valid by construction). */
 function parentOf(ctx: Context): Span | undefined {
   const span = trace.getSpan(ctx);
   if (span === undefined || span instanceof AgentSpan) return span;
