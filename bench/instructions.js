@@ -23,7 +23,7 @@ const os = require('node:os');
 const path = require('node:path');
 const net = require('node:net');
 const { spawnSync } = require('node:child_process');
-const { start, stop } = require('./lib/proc');
+const { start, stop, cleanEnv } = require('./lib/proc');
 const { sinkClient } = require('./lib/load');
 const { fmt, signed, table } = require('./lib/stats');
 
@@ -167,12 +167,6 @@ async function count(app, variant, ctx) {
 function control(args) {
   const r = spawnSync('callgrind_control', args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`callgrind_control ${args.join(' ')}: ${r.stderr || r.stdout}`);
-}
-
-function cleanEnv() {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_') && k !== 'NODE_OPTIONS') env[k] = v;
-  return env;
 }
 
 /** Sorted `[start, end, name]` from a perf map (later entries win where code was replaced). */

@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { hasTaskset, pinSelf, start, stop, appNode } = require('./lib/proc');
+const { hasTaskset, pinSelf, start, stop, appNode, cleanEnv } = require('./lib/proc');
 const { checkWrk } = require('./lib/wrk');
 const { sinkClient, runOne } = require('./lib/load');
 const { measureStartup } = require('./lib/startup');
@@ -101,13 +101,6 @@ function parseArgs(argv) {
   o.openDuration ??= o.duration;
   for (const a of [...o.apps, ...(o.profile ? [o.profile.split(':')[0]] : [])]) if (!APPS[a]) throw new Error(`unknown app ${a}`);
   return o;
-}
-
-/** The environment without the caller's OTEL_* settings and NODE_OPTIONS, so runs see defaults only. */
-function cleanEnv() {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_') && k !== 'NODE_OPTIONS') env[k] = v;
-  return env;
 }
 
 function variantsFor(opts, sinkUrl) {

@@ -28,10 +28,10 @@ export interface ServerRequestState {
  * it serves, and V8 then copies each property to a new layout; each property added costs some
  * 1.5k instructions a request there.
  */
-export class ServerContext<S extends ServerRequestState = ServerRequestState> extends ContextWithSpan {
+export class ServerContext extends ContextWithSpan {
   constructor(
     parent: Context,
-    readonly state: S,
+    readonly state: ServerRequestState,
   ) {
     super(parent, state.span);
   }

@@ -95,7 +95,14 @@ function run(cmd, args, opts = {}) {
   return p.exited.then(({ code, signal }) => ({ code, signal, stdout: p.out(), stderr: p.err() }));
 }
 
+/** The environment without the caller's OTEL_* settings and NODE_OPTIONS, so runs see defaults only. */
+function cleanEnv() {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_') && k !== 'NODE_OPTIONS') env[k] = v;
+  return env;
+}
+
 /** The Node.js binary the measured apps run on (`--node`); the runner, sink and generators stay on this one. */
 const appNode = { path: process.execPath, version: process.version };
 
-module.exports = { hasTaskset, pinned, pinSelf, start, stop, cpuMs, memory, run, appNode };
+module.exports = { hasTaskset, pinned, pinSelf, start, stop, cpuMs, memory, run, appNode, cleanEnv };

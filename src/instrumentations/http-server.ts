@@ -155,7 +155,12 @@ function startServerSpan(req: IncomingMessage & Bound, res: Res): Context | unde
     const span = agent().tracer.startOwned(normalized, SpanKind.SERVER, attributes, parent);
     // A recording span is ended by the response's own emit of 'finish' or 'close' (see
     // wrapResponseEmit), from the state its context holds: no listeners to add per request.
-    ctx = span.isRecording() ? new ServerContext<ServerState>(parent, { span, method: normalized, ended: false }) : contextWithSpan(parent, span);
+    if (span.isRecording()) {
+      const state: ServerState = { span, method: normalized, ended: false };
+      ctx = new ServerContext(parent, state);
+    } else {
+      ctx = contextWithSpan(parent, span);
+    }
   }
   req[kContext] = ctx;
   res[kContext] = ctx;
