@@ -82,13 +82,18 @@ describe('http server spans', function () {
     });
   });
 
-  it('host and port from the Host header: names, IPv6 literals, no port (then the port connected to)', async () => {
+  it('host and port from the Host header: names, IPv6 literals, no port or no valid one (then the port connected to)', async () => {
     const { port } = apps.old;
     const cases = [
       ['example.com:8080', 'example.com', 8080],
       ['example.com', 'example.com', port],
       ['[::1]:8443', '::1', 8443],
       ['[2001:db8::7]', '2001:db8::7', port],
+      ['example.com:0080', 'example.com', 80],
+      ['example.com:http', 'example.com', port],
+      ['example.com:99999', 'example.com', port],
+      ['example.com:', 'example.com', port],
+      ['example.com:8080', 'example.com', 8080],
     ];
     for (const [i, [host, name, hostPort]] of cases.entries()) {
       await send(port, `/hello?case=host${i}`, { host });

@@ -201,15 +201,47 @@ function local(socket: CachingSocket | null | undefined): SocketAddress | undefi
 /**
  * Where the port of a Host header starts (its `:`), or -1: the last `:` that no `]` follows
  * (an IPv6 literal's colons are inside brackets). A loop, as String#lastIndexOf is a call into
- * C++ that costs more than reading a host name's few characters.
+ * C++ that costs more than reading a host name's few characters. The digits read on the way
+ * are the port ({@link hostPort}): `Number` of a substring was another call into C++.
  */
 function portColon(host: string): number {
+  let port = 0;
+  let scale = 1;
   for (let i = host.length - 1; i >= 0; i--) {
     const c = host.charCodeAt(i);
-    if (c === 58) return i; // ':'
+    if (c === 58) {
+      // ':'
+      hostPort = scale === 1 || scale > 1e5 || port > 65535 ? undefined : port || undefined;
+      return i;
+    }
     if (c === 93) return -1; // ']'
+    if (c >= 48 && c <= 57) {
+      port += (c - 48) * scale;
+      scale *= 10;
+    } else scale = 1e6; // not a port: no digits only after the colon
   }
   return -1;
+}
+/** The port {@link portColon} read: the digits after its colon, or undefined if they are not a port. */
+let hostPort: number | undefined;
+
+// The previous server span's `http.url` and what it was made of. Consecutive requests mostly
+// repeat it, and a template literal makes a new cons string each time: comparing that to the
+// previous span's value, and writing it, first flattens it (a call into the runtime).
+let urlScheme = '';
+let urlHost: string | undefined = '';
+let urlTarget = '';
+let urlValue = '';
+
+/** `scheme://host/target` for the old conventions' `http.url`, the previous span's string when nothing changed. */
+function serverUrl(scheme: string, host: string | undefined, hostname: string | undefined, port: number | undefined, target: string): string {
+  if (host !== undefined && host === urlHost && target === urlTarget && scheme === urlScheme) return urlValue;
+  const url = `${scheme}://${host ?? `${hostname}:${port}`}${target}`;
+  urlScheme = scheme;
+  urlHost = host;
+  urlTarget = target;
+  urlValue = url;
+  return url;
 }
 
 const FORWARDED_FOR = /for="?\[?([^\]";,\s]+)/i;
@@ -228,7 +260,7 @@ function serverAttributes(h: HttpSpans, req: IncomingMessage, target: string, me
     // "[::1]:8080", "example.com:8080", "example.com"
     const colon = portColon(host);
     hostname = colon !== -1 ? host.slice(0, colon) : host;
-    port = colon !== -1 ? Number(host.slice(colon + 1)) || undefined : undefined;
+    port = colon !== -1 ? hostPort : undefined;
     if (hostname.startsWith('[')) hostname = hostname.slice(1, -1);
   } else {
     hostname = local(socket)?.address;
@@ -249,7 +281,7 @@ function serverAttributes(h: HttpSpans, req: IncomingMessage, target: string, me
     if (userAgent) a['http.user_agent'] = userAgent;
     if (peerAddr) a['net.sock.peer.addr'] = peerAddr;
     if (peerPort !== undefined) a['net.sock.peer.port'] = peerPort;
-    a['http.url'] = `${scheme}://${host ?? `${hostname}:${port}`}${redacted}`;
+    a['http.url'] = serverUrl(scheme, host, hostname, port, redacted);
     a['http.target'] = redacted;
     const length = Number(headers['content-length']);
     if (headers['content-length'] !== undefined && Number.isSafeInteger(length)) a['http.request_content_length'] = length;
