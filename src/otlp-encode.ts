@@ -13,7 +13,7 @@
  * as a call into C++ costs more than they do (bench/encode.js measures it).
  * It also spares the install the upstream transformer's metrics and logs SDKs.
  */
-import type { AttributeValue, Attributes, HrTime, Link, SpanContext } from '@opentelemetry/api';
+import type { AttributeValue, Attributes, HrTime, Link, SpanContext, TraceState } from '@opentelemetry/api';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 
 type Resource = ReadableSpan['resource'];
@@ -61,10 +61,15 @@ function be32(buf: Buffer, p: number, v: number): number {
 
 /**
  * What our tracer's spans (`AgentSpan`) carry besides the API: the ids as 32-bit words, so that
- * they are written without decoding hex. `idWords` says which are known: 1 trace, 2 span, 4 parent.
+ * they are written without decoding hex. `idWords` says which are known: 1 trace, 2 span, 4 parent
+ * (0: not our span). With the span's words known, so are the other fields here.
  */
 interface IdWords {
   idWords?: number;
+  /** The trace id in hex, when its words are not known. */
+  traceIdHex: string | undefined;
+  traceFlags: number;
+  traceState: TraceState | undefined;
   t0: number;
   t1: number;
   t2: number;
@@ -568,14 +573,16 @@ function flags(ctx: SpanContext | undefined, base = 0): number {
 function span(w: Writer, s: ReadableSpan): void {
   // 2 bytes for the length: spans are nearly always 128 B to 16 kB long.
   const m = w.begin(2, 2);
-  const ctx = s.spanContext();
   const ids = s as unknown as IdWords;
   const known = ids.idWords ?? 0;
+  // Our spans (the span's words are always known) make their context, with the ids in hex, only
+  // when asked for it: read their words and fields instead.
+  const ctx = known & 2 ? undefined : s.spanContext();
   if (known & 1) w.words(1, ids.t0, ids.t1, ids.t2, ids.t3);
-  else w.id(1, ctx.traceId);
+  else w.id(1, ctx === undefined ? ids.traceIdHex! : ctx.traceId);
   if (known & 2) w.words(2, ids.s0, ids.s1);
-  else w.id(2, ctx.spanId);
-  const ts = ctx.traceState?.serialize();
+  else w.id(2, ctx!.spanId);
+  const ts = (ctx === undefined ? ids.traceState : ctx.traceState)?.serialize();
   if (ts) w.string(3, ts);
   const parent = s.parentSpanContext;
   if (parent?.spanId) {
@@ -609,7 +616,7 @@ function span(w: Writer, s: ReadableSpan): void {
     w.varint(s.status.code);
   }
   w.end(st, 1);
-  w.fixed32(16, flags(parent, ctx.traceFlags));
+  w.fixed32(16, flags(parent, ctx === undefined ? ids.traceFlags : ctx.traceFlags));
   w.end(m, 2);
 }
 

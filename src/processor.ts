@@ -108,7 +108,9 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
   }
 
   onEnd(span: ReadableSpan): void {
-    if ((span.spanContext().traceFlags & SAMPLED) === 0) return;
+    // Our spans carry their flags: their context (hex ids) is made only when something asks for it.
+    const flags = (span as { traceFlags?: number }).traceFlags ?? span.spanContext().traceFlags;
+    if ((flags & SAMPLED) === 0) return;
     if (this.queued >= this.settings.maxQueueSize) {
       this.drop(1);
       return;

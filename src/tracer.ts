@@ -33,6 +33,7 @@ import {
   type SpanOptions,
   type SpanStatus,
   type TimeInput,
+  type TraceState,
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
@@ -127,37 +128,51 @@ let t3 = 0;
 let s0 = 0;
 let s1 = 0;
 
-// One fromCharCode call per id makes a flat string: `Number#toString(16)` cost ~0.7 µs per id
-// (8.5% of a hello-world server's busy time in a profile), and concatenated pieces need flattening later.
-function newTraceId(): string {
-  const a = rnd();
-  const b = rnd();
-  const c = rnd();
-  const d = rnd();
-  if ((a | b | c | d) === 0) return newTraceId();
+/** New random trace id words (in t0..t3), never all zero. */
+function newTraceWords(): void {
+  let a, b, c, d;
+  do {
+    a = rnd();
+    b = rnd();
+    c = rnd();
+    d = rnd();
+  } while ((a | b | c | d) === 0);
   t0 = a | 0;
   t1 = b | 0;
   t2 = c | 0;
   t3 = d | 0;
+}
+
+/** New random span id words (in s0, s1), never both zero. */
+function newSpanWords(): void {
+  let a, b;
+  do {
+    a = rnd();
+    b = rnd();
+  } while ((a | b) === 0);
+  s0 = a | 0;
+  s1 = b | 0;
+}
+
+// One fromCharCode call per id makes a flat string: `Number#toString(16)` cost ~0.7 µs per id
+// (8.5% of a hello-world server's busy time in a profile), and concatenated pieces need flattening later.
+/** Trace id words as 32 hex digits. */
+function traceHex(a: number, b: number, c: number, d: number): string {
   // prettier-ignore
   return String.fromCharCode(
-    H[(a >>> 28) & 15], H[(a >>> 24) & 15], H[(a >>> 20) & 15], H[(a >>> 16) & 15], H[(a >>> 12) & 15], H[(a >>> 8) & 15], H[(a >>> 4) & 15], H[(a >>> 0) & 15],
-    H[(b >>> 28) & 15], H[(b >>> 24) & 15], H[(b >>> 20) & 15], H[(b >>> 16) & 15], H[(b >>> 12) & 15], H[(b >>> 8) & 15], H[(b >>> 4) & 15], H[(b >>> 0) & 15],
-    H[(c >>> 28) & 15], H[(c >>> 24) & 15], H[(c >>> 20) & 15], H[(c >>> 16) & 15], H[(c >>> 12) & 15], H[(c >>> 8) & 15], H[(c >>> 4) & 15], H[(c >>> 0) & 15],
-    H[(d >>> 28) & 15], H[(d >>> 24) & 15], H[(d >>> 20) & 15], H[(d >>> 16) & 15], H[(d >>> 12) & 15], H[(d >>> 8) & 15], H[(d >>> 4) & 15], H[(d >>> 0) & 15],
+    H[(a >>> 28) & 15], H[(a >>> 24) & 15], H[(a >>> 20) & 15], H[(a >>> 16) & 15], H[(a >>> 12) & 15], H[(a >>> 8) & 15], H[(a >>> 4) & 15], H[a & 15],
+    H[(b >>> 28) & 15], H[(b >>> 24) & 15], H[(b >>> 20) & 15], H[(b >>> 16) & 15], H[(b >>> 12) & 15], H[(b >>> 8) & 15], H[(b >>> 4) & 15], H[b & 15],
+    H[(c >>> 28) & 15], H[(c >>> 24) & 15], H[(c >>> 20) & 15], H[(c >>> 16) & 15], H[(c >>> 12) & 15], H[(c >>> 8) & 15], H[(c >>> 4) & 15], H[c & 15],
+    H[(d >>> 28) & 15], H[(d >>> 24) & 15], H[(d >>> 20) & 15], H[(d >>> 16) & 15], H[(d >>> 12) & 15], H[(d >>> 8) & 15], H[(d >>> 4) & 15], H[d & 15],
   );
 }
 
-function newSpanId(): string {
-  const a = rnd();
-  const b = rnd();
-  if ((a | b) === 0) return newSpanId();
-  s0 = a | 0;
-  s1 = b | 0;
+/** Span id words as 16 hex digits. */
+function spanHex(a: number, b: number): string {
   // prettier-ignore
   return String.fromCharCode(
-    H[(a >>> 28) & 15], H[(a >>> 24) & 15], H[(a >>> 20) & 15], H[(a >>> 16) & 15], H[(a >>> 12) & 15], H[(a >>> 8) & 15], H[(a >>> 4) & 15], H[(a >>> 0) & 15],
-    H[(b >>> 28) & 15], H[(b >>> 24) & 15], H[(b >>> 20) & 15], H[(b >>> 16) & 15], H[(b >>> 12) & 15], H[(b >>> 8) & 15], H[(b >>> 4) & 15], H[(b >>> 0) & 15],
+    H[(a >>> 28) & 15], H[(a >>> 24) & 15], H[(a >>> 20) & 15], H[(a >>> 16) & 15], H[(a >>> 12) & 15], H[(a >>> 8) & 15], H[(a >>> 4) & 15], H[a & 15],
+    H[(b >>> 28) & 15], H[(b >>> 24) & 15], H[(b >>> 20) & 15], H[(b >>> 16) & 15], H[(b >>> 12) & 15], H[(b >>> 8) & 15], H[(b >>> 4) & 15], H[b & 15],
   );
 }
 
@@ -200,7 +215,12 @@ export class AgentSpan implements Span, ReadableSpan {
   private endHr: HrTime | undefined;
   private ended_ = false;
   private attributeCount = 0;
-  private readonly context_: SpanContext;
+  /** The span's context, made when first asked for: the hex ids cost more than the rest of a span's start. */
+  private context_: SpanContext | undefined;
+  /** The trace id in hex, when the span has a parent (whose context has it made already). */
+  readonly traceIdHex: string | undefined;
+  readonly traceFlags: number;
+  readonly traceState: TraceState | undefined;
   private readonly shared: Shared;
   /**
    * The ids as signed 32-bit words, big-endian, for the encoder (see {@link IdWords}): which are
@@ -216,9 +236,24 @@ export class AgentSpan implements Span, ReadableSpan {
   p0 = 0;
   p1 = 0;
 
-  constructor(shared: Shared, context: SpanContext, parent: SpanContext | undefined, name: string, kind: SpanKind, startMs: number) {
+  /**
+   * The ids are the words set right after construction (see {@link idWords}); `traceIdHex` is the
+   * parent's trace id, or undefined for a root span, whose trace id words are always known.
+   */
+  constructor(
+    shared: Shared,
+    traceIdHex: string | undefined,
+    traceFlags: number,
+    traceState: TraceState | undefined,
+    parent: SpanContext | undefined,
+    name: string,
+    kind: SpanKind,
+    startMs: number,
+  ) {
     this.shared = shared;
-    this.context_ = context;
+    this.traceIdHex = traceIdHex;
+    this.traceFlags = traceFlags;
+    this.traceState = traceState;
     this.parentSpanContext = parent;
     this.name = name;
     this.kind = kind;
@@ -260,7 +295,12 @@ export class AgentSpan implements Span, ReadableSpan {
   }
 
   spanContext(): SpanContext {
-    return this.context_;
+    return (this.context_ ??= {
+      traceId: this.traceIdHex ?? traceHex(this.t0, this.t1, this.t2, this.t3),
+      spanId: spanHex(this.s0, this.s1),
+      traceFlags: this.traceFlags,
+      traceState: this.traceState,
+    });
   }
 
   isRecording(): boolean {
@@ -469,8 +509,8 @@ export class AgentTracer implements Tracer {
     if (isTracingSuppressed(ctx)) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
     const parentSpan = parentOf(ctx);
     const parent = parentSpan?.spanContext();
-    const traceId = parent === undefined ? newTraceId() : parent.traceId;
-    const spanId = newSpanId();
+    if (parent === undefined) newTraceWords();
+    newSpanWords();
     // The words now, before a sampler (user code) could make other ids.
     const a = t0, b = t1, c = t2, d = t3, e = s0, f = s1;
     let traceState = parent?.traceState;
@@ -479,19 +519,19 @@ export class AgentTracer implements Tracer {
     if (this.sampler.parentBasedAlwaysOn) {
       decision = parent === undefined || (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? RECORD_AND_SAMPLED : NOT_RECORD;
     } else {
+      const traceId = parent === undefined ? traceHex(a, b, c, d) : parent.traceId;
       const result = this.sampler.sampler.shouldSample(ctx, traceId, name, kind, attributes ?? {}, links ?? []);
       decision = result.decision;
       extra = result.attributes;
       if (result.traceState !== undefined) traceState = result.traceState;
     }
-    const spanContext: SpanContext = {
-      traceId,
-      spanId,
-      traceFlags: decision === RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE,
-      traceState,
-    };
-    if (decision === NOT_RECORD) return trace.wrapSpanContext(spanContext);
-    const span = new AgentSpan(this.shared, spanContext, parent, name, kind, startTime === undefined ? nowMs() : timeInputMs(startTime));
+    const traceFlags = decision === RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE;
+    if (decision === NOT_RECORD) {
+      const traceId = parent === undefined ? traceHex(a, b, c, d) : parent.traceId;
+      return trace.wrapSpanContext({ traceId, spanId: spanHex(e, f), traceFlags, traceState });
+    }
+    const startMs = startTime === undefined ? nowMs() : timeInputMs(startTime);
+    const span = new AgentSpan(this.shared, parent?.traceId, traceFlags, traceState, parent, name, kind, startMs);
     span.s0 = e;
     span.s1 = f;
     if (parent === undefined) {

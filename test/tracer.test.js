@@ -483,6 +483,24 @@ describe('tracer (in process, against sdk-trace-base and the upstream serializer
     });
   });
 
+  it('span contexts are made when first asked for: encoded before that, ids, trace state and flags are the same', () => {
+    // The tracer keeps a span's ids as words and makes the hex context only on spanContext().
+    const sampler = { shouldSample: (ctx, traceId) => ({ decision: 2, traceState: api.createTraceState(`t=${traceId.slice(0, 8)}`) }), toString: () => 's' };
+    const { provider, ended } = ours(DEFAULTS, sampler);
+    const t = provider.getTracer('lazy');
+    const remote = api.trace.setSpanContext(api.ROOT_CONTEXT, { ...REMOTE_SAMPLED, traceFlags: 1, isRemote: true });
+    for (const parent of [api.ROOT_CONTEXT, remote]) t.startSpan('never asked', { startTime: T0 }, parent).end(T0 + 1);
+    const message = decode(encodeProtobuf(ended));
+    const hex = (b64) => Buffer.from(b64, 'base64').toString('hex');
+    message.resourceSpans[0].scopeSpans[0].spans.forEach((s, i) => {
+      const ctx = ended[i].spanContext();
+      assert.equal(ended[i].spanContext(), ctx, 'one context object per span');
+      assert.deepEqual([hex(s.traceId), hex(s.spanId), s.traceState, s.flags & 0xff], [ctx.traceId, ctx.spanId, ctx.traceState.serialize(), ctx.traceFlags]);
+      assert.equal(ctx.traceState.serialize(), `t=${ctx.traceId.slice(0, 8)}`, 'the sampler saw the trace id the span has');
+    });
+    assert.equal(ended[1].spanContext().traceId, REMOTE_SAMPLED.traceId);
+  });
+
   for (const [title, limits, sampler] of [
     ['default limits and sampler', DEFAULTS, undefined],
     ['tight limits', TIGHT, undefined],
