@@ -319,6 +319,59 @@ function headerAt(raw: string, name: string): number {
 }
 
 /**
+ * A response's `Content-Length` as sent, when it is a non-negative integer.
+ * `headers` says whether `writeHead` was given headers, whose length is `given`
+ * (undefined: not known, then the header block is read as by {@link outgoingHeader}).
+ * Without `getHeader`'s value or headers given to `writeHead`, the only length that can
+ * have been sent is the one Node computed (`res.end(body)`), and its line ends the
+ * header block `_storeHeader` wrote: only that tail is read.
+ */
+export function responseContentLength(
+  res: { getHeader(name: string): unknown; _header?: unknown; _contentLength?: unknown },
+  headers?: boolean,
+  given?: unknown,
+): number | undefined {
+  const set = res.getHeader('content-length');
+  const raw = res._header;
+  let n: number;
+  if (set !== undefined || typeof raw !== 'string') {
+    n = Number(set);
+  } else if (headers === true) {
+    n = Number(given);
+  } else if (headers === false) {
+    const computed = res._contentLength;
+    return typeof computed === 'number' && endsWithLength(raw, computed) ? computed : undefined;
+  } else {
+    const at = headerAt(raw, 'content-length');
+    if (at === -1) return undefined;
+    n = digitsAt(raw, at + 17); // after "\r\ncontent-length:"
+    if (Number.isNaN(n)) n = Number(valueAt(raw, at, 14));
+  }
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** `raw` ends with `\r\nContent-Length: <n>\r\n\r\n`, as Node writes it. */
+function endsWithLength(raw: string, n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0 && raw.endsWith(`\r\nContent-Length: ${n}\r\n\r\n`);
+}
+
+/** The value from `from` to the end of its line when it is digits between spaces or tabs, else NaN (read as `Number` then). */
+function digitsAt(raw: string, from: number): number {
+  let i = from;
+  let c = raw.charCodeAt(i);
+  while (c === 32 || c === 9) c = raw.charCodeAt(++i);
+  const first = i;
+  let v = 0;
+  while (c >= 48 && c <= 57) {
+    v = v * 10 + (c - 48);
+    c = raw.charCodeAt(++i);
+  }
+  if (i === first) return NaN;
+  while (c === 32 || c === 9) c = raw.charCodeAt(++i);
+  return c === 13 ? v : NaN;
+}
+
+/**
  * A header of an outgoing message (server response, client request) as sent:
  * `getHeader` first; the header block Node wrote otherwise, since headers given
  * to `writeHead(code, headers)` alone or as an array never reach `getHeader`.
@@ -328,7 +381,11 @@ export function outgoingHeader(msg: { getHeader(name: string): unknown; _header?
   const raw = msg._header;
   if (v !== undefined || typeof raw !== 'string') return v;
   const at = headerAt(raw, name);
-  if (at === -1) return undefined;
+  return at === -1 ? undefined : valueAt(raw, at, name.length);
+}
+
+/** The value of the header line at `at` (its `\r\n`) whose name is `n` characters long. */
+function valueAt(raw: string, at: number, n: number): string {
   const end = raw.indexOf('\r\n', at + 2);
-  return raw.slice(at + name.length + 3, end === -1 ? undefined : end).trim();
+  return raw.slice(at + n + 3, end === -1 ? undefined : end).trim();
 }

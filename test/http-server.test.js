@@ -232,6 +232,48 @@ describe('http server spans', function () {
     assert.deepEqual(a2['http.response.header.set_cookie'], ['[REDACTED]']);
   });
 
+  it('http.response_content_length is the Content-Length the client received, and absent when none was sent', async () => {
+    const { port } = apps.old;
+    /** An HTTP/1.0 request on a raw socket: Node sends no Content-Length then and closes the connection. */
+    const http10 = (urlPath) =>
+      new Promise((resolve, reject) => {
+        let text = '';
+        const socket = require('node:net').connect(port, '127.0.0.1', () => socket.write(`GET ${urlPath} HTTP/1.0\r\nHost: x\r\n\r\n`));
+        socket.setEncoding('latin1').on('data', (c) => (text += c)).on('error', reject);
+        socket.on('end', () => {
+          const m = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, text.indexOf('\r\n\r\n')));
+          resolve({ headers: m ? { 'content-length': m[1] } : {} });
+        });
+      });
+    const cases = [
+      ['/length/computed', {}],
+      ['/length/zero', {}],
+      ['/length/buffer', {}],
+      ['/length/chunked', {}],
+      ['/length/removed', {}],
+      ['/length/array', {}],
+      ['/length/set', {}],
+      ['/length/head-object', {}],
+      ['/length/head-reason', {}],
+      ['/length/head-pairs', {}],
+      ['/length/head-none', {}],
+      ['/length/head-merged', {}],
+      ['/length/writeheader', {}],
+      ['/length/computed', { method: 'HEAD' }],
+      ['/status/204', {}],
+      ['/status/304', {}],
+      ['/writehead', {}],
+      ['/length/computed', { http10: true }],
+    ];
+    for (const [i, [route, how]] of cases.entries()) {
+      const target = `${route}?case=len${i}`;
+      const r = how.http10 ? await http10(target) : await send(port, target, how);
+      const sent = r.headers['content-length'];
+      const a = (await serverSpan(`case=len${i}`)).attributes;
+      assert.equal(a['http.response_content_length'], sent === undefined ? undefined : Number(sent), `${route} ${JSON.stringify(how)}`);
+    }
+  });
+
   it('the app sees exactly the same responses as without the agent (status, body, header names and order, keep-alive)', async () => {
     const plain = await startApp(null, {}, 'none');
     try {

@@ -27,6 +27,7 @@ import {
   httpSpans,
   normalizeMethod,
   outgoingHeader,
+  responseContentLength,
   putStatus,
   redactQuery,
   samplerDrops,
@@ -38,6 +39,12 @@ import { errorType, recordError } from '../spans';
 
 interface ServerState extends ServerRequestState {
   ended: boolean;
+  /**
+   * What `writeHead` (see {@link wrapWriteHead}) saw: 0 not called, 1 called without headers,
+   * 2 with headers, whose Content-Length is `length`.
+   */
+  head: 0 | 1 | 2;
+  length: unknown;
 }
 type Bound = { [kContext]?: Context };
 type Res = ServerResponse & Bound;
@@ -107,6 +114,66 @@ export function wrapResponseEmit(original: (...args: any[]) => boolean) {
   };
 }
 
+/**
+ * Wraps `ServerResponse.prototype.writeHead` to note the Content-Length of the headers given to
+ * it. Without headers set before, those reach only the header block Node writes (not
+ * `getHeader`), and reading that string back cost ~1.5k instructions a response: on Node's
+ * concatenated string each `indexOf` or `charCodeAt` takes V8's slow path. The argument is an
+ * object or array of a few entries. Node calls `writeHead(statusCode)` itself for responses
+ * that set no head, so `head` also tells that no headers came this way.
+ */
+export function wrapWriteHead(original: (...args: any[]) => unknown) {
+  return function writeHead(this: unknown, _status: unknown, reason?: unknown, obj?: unknown): unknown {
+    const result = Reflect.apply(original, this, arguments);
+    let state: ServerState | undefined;
+    try {
+      state = stateOf(this as Res);
+      if (state !== undefined && !state.ended) {
+        // As Node reads its arguments: a string second argument is the reason phrase.
+        const headers = typeof reason === 'string' ? obj : (obj ?? reason);
+        if (headers == null || typeof headers !== 'object') {
+          if (state.head === 0) state.head = 1;
+        } else {
+          state.head = 2;
+          state.length = givenHeader(headers, 'content-length');
+        }
+      }
+    } catch (err) {
+      if (state !== undefined) state.head = 0; // unknown: the header block is read at the end instead
+      reportInternalError('http server span', err);
+    }
+    return result;
+  };
+}
+
+/**
+ * The first value of header `name` (lower case) in headers given to `writeHead`, in the order
+ * Node writes them: an object's own keys, a flat `[name, value, ...]` array or `[name, value]` pairs.
+ */
+function givenHeader(headers: object, name: string): unknown {
+  if (Array.isArray(headers)) {
+    const pairs = headers.length > 0 && Array.isArray(headers[0]);
+    const step = pairs ? 1 : 2;
+    for (let i = 0; i < headers.length; i += step) {
+      const k: unknown = pairs ? headers[i][0] : headers[i];
+      if (typeof k === 'string' && k.length === name.length && k.toLowerCase() === name) {
+        const v: unknown = pairs ? headers[i][1] : headers[i + 1];
+        return Array.isArray(v) ? v[0] : v;
+      }
+    }
+    return undefined;
+  }
+  const keys = Object.keys(headers);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (k.length === name.length && (k === name || k.toLowerCase() === name)) {
+      const v: unknown = (headers as Record<string, unknown>)[k];
+      return Array.isArray(v) ? v[0] : v;
+    }
+  }
+  return undefined;
+}
+
 /** Wraps `Server.prototype.emit`: request listeners run inside the request's SERVER span. */
 export function wrapServerEmit(original: (...args: any[]) => boolean) {
   return function emit(this: unknown, event: unknown, req?: IncomingMessage & Bound, res?: Res): boolean {
@@ -156,7 +223,7 @@ function startServerSpan(req: IncomingMessage & Bound, res: Res): Context | unde
     // A recording span is ended by the response's own emit of 'finish' or 'close' (see
     // wrapResponseEmit), from the state its context holds: no listeners to add per request.
     if (span.isRecording()) {
-      const state: ServerState = { span, method: normalized, ended: false };
+      const state: ServerState = { span, method: normalized, ended: false, head: 0, length: undefined };
       ctx = new ServerContext(parent, state);
     } else {
       ctx = contextWithSpan(parent, span);
@@ -319,8 +386,8 @@ function endServerSpan(res: Res, closed: boolean): void {
       const err = state.error;
       putStatus(h, span, h.server, res.statusCode, 500, err === undefined ? undefined : (err as Error)?.message ?? String(err));
       if (h.old) {
-        const length = Number(outgoingHeader(res, 'content-length'));
-        if (Number.isSafeInteger(length) && length >= 0) span.setAttribute('http.response_content_length', length);
+        const length = responseContentLength(res, state.head === 0 ? undefined : state.head === 2, state.length);
+        if (length !== undefined) span.setAttribute('http.response_content_length', length);
       }
       captureHeadersOn(span, h.capture.serverResponse, (name) => outgoingHeader(res, name));
     }
