@@ -5,7 +5,7 @@
  * normalization, URL redaction, status mapping, header capture, and the
  * cheap "would the sampler drop it?" check that keeps dropped requests free.
  */
-import { propagation, SpanStatusCode, trace, TraceFlags, type Attributes, type AttributeValue, type Context, type Span, type SpanContext } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, SpanStatusCode, trace, TraceFlags, type Attributes, type AttributeValue, type Context, type Span, type SpanContext } from '@opentelemetry/api';
 import { agent } from './agent';
 import type { AgentConfig } from './config';
 import { errorType } from './spans';
@@ -210,7 +210,7 @@ export function samplerDrops(h: HttpSpans, parent: Context): boolean {
   const { name, ratio } = h.sampler;
   if (h.neverSampled) return true;
   if (name === 'always_on' || name === 'traceidratio') return false;
-  const sc = validSpanContext(parent);
+  const sc = parent === ROOT_CONTEXT ? undefined : validSpanContext(parent);
   if (sc !== undefined) return (sc.traceFlags & TraceFlags.SAMPLED) === 0;
   if (name === 'parentbased_always_off') return true;
   return name === 'parentbased_traceidratio' && ratio === 0;

@@ -82,15 +82,18 @@ function onlyNodeListens(emitter: unknown, event: string | symbol): boolean {
   return true;
 }
 
+/** Whether an emit of `event` on `emitter`, which carries `ctx`, should enter it. */
+function shouldEnter(emitter: unknown, ctx: Context, event: string | symbol): boolean {
+  // Entering a context costs an AsyncLocalStorage run (and every async resource made inside it
+  // a copy of it): skip it when nobody but Node listens, or the context is already current.
+  return (emitter as EventEmitter).listenerCount(event) !== 0 && !onlyNodeListens(emitter, event) && activeContext() !== ctx;
+}
+
 /** Wraps an emitter's `emit` so that objects carrying a context emit in it. */
 export function wrapBoundEmit(original: (...args: any[]) => boolean) {
   return function emit(this: unknown, event: string | symbol): boolean {
     const ctx = (this as Bound)[kContext];
-    // Entering a context costs an AsyncLocalStorage run (and every async resource made inside it
-    // a copy of it): skip it when nobody but Node listens, or the context is already current.
-    if (ctx === undefined || (this as EventEmitter).listenerCount(event) === 0 || onlyNodeListens(this, event) || activeContext() === ctx) {
-      return Reflect.apply(original, this, arguments);
-    }
+    if (ctx === undefined || !shouldEnter(this, ctx, event)) return Reflect.apply(original, this, arguments);
     return runIn(ctx, original, this, arguments);
   };
 }
@@ -100,14 +103,19 @@ export function wrapBoundEmit(original: (...args: any[]) => boolean) {
  * SERVER span ends once the response's `finish` (or, when the connection
  * went first, `close`) listeners have run. Ending it here rather than from
  * listeners of our own spares two `on()` calls and two context switches
- * per request.
+ * per request. One function, not {@link wrapBoundEmit} called from another:
+ * a response emits four times a request.
  */
 export function wrapResponseEmit(original: (...args: any[]) => boolean) {
-  const bound = wrapBoundEmit(original);
   return function emit(this: unknown, event: string | symbol): boolean {
-    if ((event !== 'finish' && event !== 'close') || !((this as Res)[kContext] instanceof ServerContext)) return Reflect.apply(bound, this, arguments);
+    const ctx = (this as Bound)[kContext];
+    if (ctx === undefined) return Reflect.apply(original, this, arguments);
+    const enter = shouldEnter(this, ctx, event);
+    if ((event !== 'finish' && event !== 'close') || !(ctx instanceof ServerContext)) {
+      return enter ? runIn(ctx, original, this, arguments) : Reflect.apply(original, this, arguments);
+    }
     try {
-      return Reflect.apply(bound, this, arguments);
+      return enter ? runIn(ctx, original, this, arguments) : Reflect.apply(original, this, arguments);
     } finally {
       endServerSpan(this as Res, event === 'close');
     }
