@@ -70,6 +70,10 @@ interface IdWords {
   traceIdHex: string | undefined;
   traceFlags: number;
   traceState: TraceState | undefined;
+  startMs: number;
+  endMs: number;
+  startHr: HrTime | undefined;
+  endHr: HrTime | undefined;
   t0: number;
   t1: number;
   t2: number;
@@ -245,8 +249,25 @@ class Writer {
    * bits of m; and d = mLo × 2^9 + ns < 2^33 carries at most 1 into the high half.
    */
   fixed64Time(field: number, t: HrTime): void {
-    const s = t[0];
-    const ns = t[1];
+    this.fixed64Parts(field, t[0], t[1]);
+  }
+
+  /**
+   * An epoch-milliseconds time (our spans' `startMs`, `endMs`) as nanoseconds, rounded as
+   * `msToHrTime` in tracer.ts rounds it for `startTime`: the same bytes without making the array.
+   */
+  fixed64Ms(field: number, ms: number): void {
+    let s = Math.floor(ms / 1000);
+    let ns = Math.round((ms - s * 1000) * 1e6);
+    if (ns >= 1e9) {
+      s += 1;
+      ns -= 1e9;
+    }
+    this.fixed64Parts(field, s, ns);
+  }
+
+  /** A time of `s` seconds and `ns` nanoseconds (see {@link fixed64Time}). */
+  fixed64Parts(field: number, s: number, ns: number): void {
     this.tag(field, I64);
     this.ensure(8);
     if (s >>> 0 !== s || ns >>> 0 !== ns || ns >= 1e9) {
@@ -592,8 +613,14 @@ function span(w: Writer, s: ReadableSpan): void {
   w.string(5, s.name);
   w.tag(6, VARINT);
   w.varint(s.kind + 1);
-  w.fixed64Time(7, s.startTime);
-  w.fixed64Time(8, s.endTime);
+  if (known !== 0 && ids.startHr === undefined && ids.endHr === undefined && s.ended) {
+    // Our span's times as kept (epoch ms), unless a caller passed HrTimes, kept as given.
+    w.fixed64Ms(7, ids.startMs);
+    w.fixed64Ms(8, ids.endMs);
+  } else {
+    w.fixed64Time(7, s.startTime);
+    w.fixed64Time(8, s.endTime);
+  }
   spanAttributes(w, s.attributes);
   if (s.droppedAttributesCount) {
     w.tag(10, VARINT);

@@ -212,8 +212,9 @@ export class AgentSpan implements Span, ReadableSpan {
   startMs: number;
   endMs = 0;
   /** Start and end exactly as given when the caller passed HrTimes. */
-  private startHr: HrTime | undefined;
-  private endHr: HrTime | undefined;
+  /** Read by the encoder, which writes `startMs`/`endMs` itself when these are unset. */
+  startHr: HrTime | undefined;
+  endHr: HrTime | undefined;
   private ended_ = false;
   private attributeCount = 0;
   /** The span's context, made when first asked for: the hex ids cost more than the rest of a span's start. */

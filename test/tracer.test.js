@@ -483,6 +483,28 @@ describe('tracer (in process, against sdk-trace-base and the upstream serializer
     });
   });
 
+  it('times: the encoder writes epoch-ms times as startTime/endTime read (fractions, rounding to the next second, the clock, HrTimes)', () => {
+    // The encoder writes our spans' epoch milliseconds itself instead of reading startTime's array.
+    const { provider, ended } = ours(DEFAULTS);
+    const t = provider.getTracer('times');
+    for (const [start, end] of [
+      [T0 + 0.123456789, T0 + 1.987654321],
+      [T0 + 999.9999996, T0 + 1999.9999999],
+      [T0 + 0.0000004, T0 + 0.5],
+      [[1700000000, 999999999], T0 + 5],
+      [T0, [1700000001, 1]],
+    ]) {
+      t.startSpan('timed', { startTime: start }, api.ROOT_CONTEXT).end(end);
+    }
+    t.startSpan('clock', {}, api.ROOT_CONTEXT).end();
+    const nanos = (s) => [BigInt(s.startTimeUnixNano), BigInt(s.endTimeUnixNano)];
+    const mine = decode(encodeProtobuf(ended)).resourceSpans[0].scopeSpans[0].spans;
+    const theirs = decode(ProtobufTraceSerializer.serializeRequest(ended)).resourceSpans[0].scopeSpans[0].spans;
+    assert.deepEqual(mine.map(nanos), theirs.map(nanos));
+    const hr = (h) => BigInt(h[0]) * 1_000_000_000n + BigInt(h[1]);
+    assert.deepEqual(mine.map(nanos), ended.map((s) => [hr(s.startTime), hr(s.endTime)]));
+  });
+
   it('span contexts are made when first asked for: encoded before that, ids, trace state and flags are the same', () => {
     // The tracer keeps a span's ids as words and makes the hex context only on spanContext().
     const sampler = { shouldSample: (ctx, traceId) => ({ decision: 2, traceState: api.createTraceState(`t=${traceId.slice(0, 8)}`) }), toString: () => 's' };
