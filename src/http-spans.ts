@@ -319,16 +319,16 @@ function headerAt(raw: string, name: string): number {
 }
 
 /**
- * A response's `Content-Length` as sent, when it is a non-negative integer.
- * `headers` says whether `writeHead` was given headers, whose length is `given`
- * (undefined: not known, then the header block is read as by {@link outgoingHeader}).
- * Without `getHeader`'s value or headers given to `writeHead`, the only length that can
- * have been sent is the one Node computed (`res.end(body)`), and its line ends the
- * header block `_storeHeader` wrote: only that tail is read.
+ * A response's `Content-Length` as sent, when it is a non-negative integer. `head` is
+ * what `writeHead` was seen to get: 2 headers, whose length is `given`; 1 none; 0 not
+ * seen, and then the header block is read as by {@link outgoingHeader}. Without
+ * `getHeader`'s value or headers given to `writeHead`, the only length that can have been
+ * sent is the one Node computed (`res.end(body)`), and its line ends the header block
+ * `_storeHeader` wrote: only that tail is read.
  */
 export function responseContentLength(
   res: { getHeader(name: string): unknown; _header?: unknown; _contentLength?: unknown },
-  headers?: boolean,
+  head: 0 | 1 | 2 = 0,
   given?: unknown,
 ): number | undefined {
   const set = res.getHeader('content-length');
@@ -336,9 +336,9 @@ export function responseContentLength(
   let n: number;
   if (set !== undefined || typeof raw !== 'string') {
     n = Number(set);
-  } else if (headers === true) {
+  } else if (head === 2) {
     n = Number(given);
-  } else if (headers === false) {
+  } else if (head === 1) {
     const computed = res._contentLength;
     return typeof computed === 'number' && endsWithLength(raw, computed) ? computed : undefined;
   } else {

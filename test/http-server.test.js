@@ -100,6 +100,12 @@ describe('http server spans', function () {
       const a = (await serverSpan(`case=host${i}`)).attributes;
       assert.deepEqual([a['net.host.name'], a['net.host.port'], a['http.url']], [name, hostPort, `http://${host}/hello?case=host${i}`], host);
     }
+    // The same target under other hosts, one after the other: http.url is not the previous span's.
+    const hosts = ['a.example:81', 'b.example:82', 'b.example:82', 'a.example:81'];
+    for (const host of hosts) await send(port, '/hello?case=samepath', { host });
+    const match = (s) => s.kind === 'SERVER' && s.attributes['http.target'] === '/hello?case=samepath';
+    const spans = (await collector.waitForSpans((list) => list.filter(match).length >= hosts.length)).filter(match);
+    assert.deepEqual(spans.map((s) => s.attributes['http.url']).sort(), hosts.map((h) => `http://${h}/hello?case=samepath`).sort());
   });
 
   it('OTEL_SEMCONV_STABILITY_OPT_IN=http: stable names only', async () => {

@@ -49,12 +49,6 @@ interface ServerState extends ServerRequestState {
 type Bound = { [kContext]?: Context };
 type Res = ServerResponse & Bound;
 
-/** The state of the request `res` answers, when it is traced. */
-function stateOf(res: Res): ServerState | undefined {
-  const ctx = res[kContext];
-  return ctx instanceof ServerContext ? (ctx.state as ServerState) : undefined;
-}
-
 const headersGetter: TextMapGetter<IncomingMessage> = {
   keys: (req) => Object.keys(req.headers),
   get(req, key) {
@@ -135,7 +129,7 @@ export function wrapWriteHead(original: (...args: any[]) => unknown) {
     const result = Reflect.apply(original, this, arguments);
     let state: ServerState | undefined;
     try {
-      state = stateOf(this as Res);
+      state = serverState(this as Res) as ServerState | undefined;
       if (state !== undefined && !state.ended) {
         // As Node reads its arguments: a string second argument is the reason phrase.
         const headers = typeof reason === 'string' ? obj : (obj ?? reason);
@@ -384,7 +378,7 @@ function serverAttributes(h: HttpSpans, req: IncomingMessage, target: string, me
 }
 
 function endServerSpan(res: Res, closed: boolean): void {
-  const state = stateOf(res);
+  const state = serverState(res) as ServerState | undefined;
   if (state === undefined || state.ended) return;
   state.ended = true;
   try {
@@ -394,7 +388,7 @@ function endServerSpan(res: Res, closed: boolean): void {
       const err = state.error;
       putStatus(h, span, h.server, res.statusCode, 500, err === undefined ? undefined : (err as Error)?.message ?? String(err));
       if (h.old) {
-        const length = responseContentLength(res, state.head === 0 ? undefined : state.head === 2, state.length);
+        const length = responseContentLength(res, state.head, state.length);
         if (length !== undefined) span.setAttribute('http.response_content_length', length);
       }
       captureHeadersOn(span, h.capture.serverResponse, (name) => outgoingHeader(res, name));
