@@ -168,6 +168,24 @@ describe('OTLP encoder', () => {
     assert.deepEqual(decode(encodeProtobuf(s)), decode(ProtobufTraceSerializer.serializeRequest(s)));
   });
 
+  it('protobuf: span names past the name cache\'s bound (repeats, a name per span, long, non-ASCII and lone surrogates)', () => {
+    const s = [];
+    const names = ['GET', 'GET /hello/:name', 'POST /hello/:name', 'SELECT test', 'é'.repeat(40), `x${'€'.repeat(127)}`, 'n'.repeat(129), 'a\ud800b', '\udc00', ''];
+    // Small batches, each written over the one before in the encoder's buffer: a cached name must not be a view of it.
+    const small = names.map((name) => fake(template(), { name }));
+    const other = names.map((name) => fake(template(), { name: `other ${name}`, attributes: { pad: 'p'.repeat(name.length) } }));
+    for (const batch of [small, other, small]) assert.deepEqual(decode(encodeProtobuf(batch)), decode(ProtobufTraceSerializer.serializeRequest(batch)));
+    // Repeated names, interleaved.
+    for (let i = 0; i < 300; i++) s.push(fake(template(), { name: names[i % names.length] }));
+    // A new name per span, past the bound, with the repeated ones among them.
+    for (let i = 0; i < 2600; i++) s.push(fake(template(), { name: i % 5 === 0 ? names[i % names.length] : `GET /users/${i}` }));
+    // The repeated names again, after the cache was emptied and refilled.
+    for (let i = 0; i < 300; i++) s.push(fake(template(), { name: names[(i * 7) % names.length] }));
+    assert.deepEqual(decode(encodeProtobuf(s)), decode(ProtobufTraceSerializer.serializeRequest(s)));
+    // Twice: the second call starts from the cache the first one filled.
+    assert.deepEqual(decode(encodeProtobuf(s)), decode(ProtobufTraceSerializer.serializeRequest(s)));
+  });
+
   it('protobuf: timestamps at the edges (nanos 999999999, seconds near 2^32, getters, unnormalized HrTime)', () => {
     const times = [
       [0, 0], [0, 999999999], [1, 0], [1700000000, 123456789], [2 ** 31, 500000000], [2 ** 31 - 1, 999999999],
