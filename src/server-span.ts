@@ -54,7 +54,36 @@ export function setRoute(req: object, route: string): void {
   if (state === undefined || route === '' || state.route === route) return;
   state.route = route;
   state.span.setAttribute('http.route', route);
-  state.span.updateName(`${state.method} ${route}`);
+  state.span.updateName(routeName(state.method, route));
+}
+
+/** Span names made by {@link routeName}, by route then method: a bounded cache, emptied when full. */
+const routeNames = new Map<string, Map<string, string>>();
+const ROUTE_NAMES_MAX = 512;
+// The last pair asked for, checked before the maps: most requests repeat the previous route.
+let lastRoute = '';
+let lastMethod = '';
+let lastName = '';
+
+/**
+ * `METHOD route`, one string per pair. A template literal made a new cons string per request:
+ * an allocation, then a flattening copy when the encoder hashes it to look up the name's bytes
+ * (and when anything else reads its characters). The cached copy is flat: JSON's parser makes a
+ * sequential string, with every character kept (lone surrogates included).
+ */
+function routeName(method: string, route: string): string {
+  if (route === lastRoute && method === lastMethod) return lastName;
+  let byMethod = routeNames.get(route);
+  if (byMethod === undefined) {
+    if (routeNames.size >= ROUTE_NAMES_MAX) routeNames.clear();
+    routeNames.set(route, (byMethod = new Map()));
+  }
+  let name = byMethod.get(method);
+  if (name === undefined) byMethod.set(method, (name = JSON.parse(JSON.stringify(`${method} ${route}`)) as string));
+  lastRoute = route;
+  lastMethod = method;
+  lastName = name;
+  return name;
 }
 
 /**

@@ -381,3 +381,28 @@ describe('outgoing header lookup in the header block Node wrote', () => {
     assert.equal(outgoingHeader({ getHeader: () => 'set', _header: raw }, 'content-length'), 'set');
   });
 });
+
+describe('server span names from framework routes', () => {
+  const { ROOT_CONTEXT } = require('@opentelemetry/api');
+  const { ServerContext, setRoute } = require('../dist/server-span');
+  const { kContext } = require('../dist/context');
+  /** A request as the http instrumentation leaves it, its span recording what setRoute does to it. */
+  function served(method) {
+    const seen = {};
+    const span = { updateName: (name) => (seen.name = name), setAttribute: (k, v) => (seen[k] = v) };
+    return { seen, req: { [kContext]: new ServerContext(ROOT_CONTEXT, { span, method }) } };
+  }
+
+  it('names each span METHOD route whatever pairs came before, past the name cache\'s bound too', () => {
+    const pairs = [['GET', '/a'], ['POST', '/a'], ['GET', '/a'], ['GET', '/b'], ['_OTHER', '/a'], ['GET', '/café/:x'], ['GET', '/\ud800'], ['GET', '/a']];
+    for (let i = 0; i < 1200; i++) pairs.push(['GET', `/r/${i}`], ['PUT', `/r/${i % 7}`], ['GET', '/a']);
+    // Routes equal to earlier ones but made anew (as mount prefixes are joined per request).
+    pairs.push(['POST', '/a'], ['GET', ['/r/', '3'].join('')], ['PUT', ['/r/', '3'].join('')]);
+    for (const [method, route] of pairs) {
+      const { seen, req } = served(method);
+      setRoute(req, route);
+      assert.equal(seen.name, `${method} ${route}`);
+      assert.equal(seen['http.route'], route);
+    }
+  });
+});
