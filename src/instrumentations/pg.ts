@@ -33,6 +33,7 @@ import { agent, reportInternalError } from '../agent';
 import { DbSpanRules, type DbConnection } from '../db-spans';
 import { log } from '../logger';
 import { wrap } from '../shimmer';
+import { performance as clock } from 'node:perf_hooks';
 
 /** Tested: 8.0.3 (oldest 8.0 patch that runs on current Node) and 8.23.1. */
 const PG_VERSIONS = '>=8.0.3 <9';
@@ -312,7 +313,7 @@ function wrapConnect(original: Fn): Fn {
 function wrapPoolQuery(original: Fn): Fn {
   return function query(this: PgPool, text: unknown) {
     if (typeof text === 'function' || isTracingSuppressed(activeContext())) return Reflect.apply(original, this, arguments);
-    poolQuery = { query: text, start: performance.now() };
+    poolQuery = { query: text, start: clock.now() };
     try {
       return Reflect.apply(original, this, arguments);
     } finally {
