@@ -235,6 +235,11 @@ export function statusMessage(code: number): string {
  */
 export function putStatus(h: HttpSpans, span: Span, k: Keys, code: number, errorFrom: number, message?: string): void {
   putOn(span, k.status, code);
+  putErrorStatus(h, span, code, errorFrom, message);
+}
+
+/** The part of {@link putStatus} after the status-code attributes: status ERROR and `error.type`, when the code says so. */
+export function putErrorStatus(h: HttpSpans, span: Span, code: number, errorFrom: number, message?: string): void {
   if (code >= errorFrom || code < 100 || code > 599) {
     span.setStatus({ code: SpanStatusCode.ERROR, message: message ?? statusMessage(code) });
     if (h.stable) span.setAttribute('error.type', String(code));

@@ -365,6 +365,30 @@ describe('http server spans', function () {
   });
 });
 
+describe('http server spans at the attribute count limit', function () {
+  this.timeout(30000);
+  it('the response\'s attributes count once each: an app-set http.status_code is replaced, the limit holds for what comes after', async () => {
+    const collector = await startCollector();
+    const app = await startApp(collector, { OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: '14', OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE: 'x-a,x-b,x-c,x-d' });
+    try {
+      assert.equal((await send(app.port, '/preset?case=limit')).body, 'preset');
+      const [span] = await collector.waitForSpans((list) => list.some((s) => s.kind === 'SERVER'));
+      // 9 at the start, the app's 1, then the length (the status code was there): 11; three of the four headers fit.
+      assert.deepEqual(Object.keys(span.attributes).sort(), [
+        'http.flavor', 'http.method', 'http.response.header.x_a', 'http.response.header.x_b', 'http.response.header.x_c',
+        'http.response_content_length', 'http.scheme', 'http.status_code', 'http.target', 'http.url',
+        'net.host.name', 'net.host.port', 'net.sock.peer.addr', 'net.sock.peer.port',
+      ]);
+      assert.equal(span.attributes['http.status_code'], 200);
+      assert.equal(span.attributes['http.response_content_length'], 6);
+      assert.equal(span.droppedAttributesCount, 1);
+    } finally {
+      await app.handle.kill();
+      await collector.close();
+    }
+  });
+});
+
 describe('outgoing header lookup in the header block Node wrote', () => {
   const { outgoingHeader } = require('../dist/http-spans');
   // getHeader() knows nothing: the headers went to writeHead(code, headers) alone.

@@ -28,6 +28,7 @@ import {
   normalizeMethod,
   outgoingHeader,
   responseContentLength,
+  putErrorStatus,
   putStatus,
   redactQuery,
   samplerDrops,
@@ -36,6 +37,7 @@ import {
 } from '../http-spans';
 import { ServerContext, serverState, type ServerRequestState } from '../server-span';
 import { errorType, recordError } from '../spans';
+import { AgentSpan } from '../tracer';
 
 interface ServerState extends ServerRequestState {
   ended: boolean;
@@ -377,6 +379,42 @@ function serverAttributes(h: HttpSpans, req: IncomingMessage, target: string, me
   return a;
 }
 
+/**
+ * The response's status code and length attributes, and status ERROR for a 5xx. On our own
+ * spans each is stored at a site of its own with a constant key (see `openAttributes`); the
+ * order is putStatus's: status codes (old, stable), then the length.
+ */
+function putResponse(h: HttpSpans, state: ServerState, res: Res): void {
+  const { span } = state;
+  const code = res.statusCode;
+  const length = h.old ? responseContentLength(res, state.head, state.length) : undefined;
+  const err = state.error;
+  const message = err === undefined ? undefined : ((err as Error)?.message ?? String(err));
+  const own = span instanceof AgentSpan ? span : undefined;
+  const attrs = own?.openAttributes(3);
+  if (attrs === undefined) {
+    putStatus(h, span, h.server, code, 500, message);
+    if (length !== undefined) span.setAttribute('http.response_content_length', length);
+    return;
+  }
+  // A value is never undefined once set: an undefined read is a new key.
+  let added = 0;
+  if (h.old) {
+    if (attrs['http.status_code'] === undefined) added++;
+    attrs['http.status_code'] = code;
+  }
+  if (h.stable) {
+    if (attrs['http.response.status_code'] === undefined) added++;
+    attrs['http.response.status_code'] = code;
+  }
+  if (length !== undefined) {
+    if (attrs['http.response_content_length'] === undefined) added++;
+    attrs['http.response_content_length'] = length;
+  }
+  own!.countAdded(added);
+  putErrorStatus(h, span, code, 500, message);
+}
+
 function endServerSpan(res: Res, closed: boolean): void {
   const state = serverState(res) as ServerState | undefined;
   if (state === undefined || state.ended) return;
@@ -385,12 +423,7 @@ function endServerSpan(res: Res, closed: boolean): void {
     const h = httpSpans();
     const { span } = state;
     if (res.headersSent) {
-      const err = state.error;
-      putStatus(h, span, h.server, res.statusCode, 500, err === undefined ? undefined : (err as Error)?.message ?? String(err));
-      if (h.old) {
-        const length = responseContentLength(res, state.head, state.length);
-        if (length !== undefined) span.setAttribute('http.response_content_length', length);
-      }
+      putResponse(h, state, res);
       captureHeadersOn(span, h.capture.serverResponse, (name) => outgoingHeader(res, name));
     }
     if (closed) {

@@ -62,6 +62,7 @@ function normalizeSpan(s, resource, scope, codec) {
     startTimeUnixNano: BigInt(s.startTimeUnixNano || 0),
     endTimeUnixNano: BigInt(s.endTimeUnixNano || 0),
     attributes: attributesOf(s.attributes, codec),
+    droppedAttributesCount: s.droppedAttributesCount || 0,
     events: (s.events || []).map((e) => ({
       name: e.name || '',
       timeUnixNano: BigInt(e.timeUnixNano || 0),

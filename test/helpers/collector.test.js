@@ -189,6 +189,7 @@ describe('test collector', () => {
         map: { k: 'v' },
         raw: Buffer.from('hi'),
       },
+      droppedAttributesCount: 0,
       events: [{ name: 'note', timeUnixNano: 1544712660500000000n, attributes: {} }],
       links: [],
       status: { code: 'ERROR', message: 'unavailable' },
