@@ -333,8 +333,8 @@ function headerAt(raw: string, name: string): number {
  */
 export function responseContentLength(
   res: { getHeader(name: string): unknown; _header?: unknown; _contentLength?: unknown },
-  head: 0 | 1 | 2 = 0,
-  given?: unknown,
+  head: 0 | 1 | 2,
+  given: unknown,
 ): number | undefined {
   const set = res.getHeader('content-length');
   const raw = res._header;

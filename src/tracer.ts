@@ -222,7 +222,7 @@ export class AgentSpan implements Span, ReadableSpan {
   private attributeCount = 0;
   /** The span's context, made when first asked for: the hex ids cost more than the rest of a span's start. */
   private context_: SpanContext | undefined;
-  /** The trace id in hex, when the span has a parent (whose context has it made already). */
+  /** The trace id in hex, when it was made already: the parent's, or the one a sampler was given. */
   readonly traceIdHex: string | undefined;
   readonly traceFlags: number;
   readonly traceState: TraceState | undefined;
@@ -243,7 +243,8 @@ export class AgentSpan implements Span, ReadableSpan {
 
   /**
    * The ids are the words set right after construction (see {@link idWords}); `traceIdHex` is the
-   * parent's trace id, or undefined for a root span, whose trace id words are always known.
+   * trace id in hex when it was made already (the parent's; a root span's only if a sampler was
+   * given it), else undefined: a root span's trace id words are always known.
    */
   constructor(
     shared: Shared,
@@ -538,13 +539,15 @@ export class AgentTracer implements Tracer {
     newSpanWords();
     // The words now, before a sampler (user code) could make other ids.
     const a = t0, b = t1, c = t2, d = t3, e = s0, f = s1;
+    // A root span's trace id in hex is made only if something needs it now (a sampler, a non-recording span).
+    let traceId = parent?.traceId;
     let traceState = parent?.traceState;
     let decision: number;
     let extra: Attributes | undefined;
     if (this.sampler.parentBasedAlwaysOn) {
       decision = parent === undefined || (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? RECORD_AND_SAMPLED : NOT_RECORD;
     } else {
-      const traceId = parent === undefined ? traceHex(a, b, c, d) : parent.traceId;
+      traceId ??= traceHex(a, b, c, d);
       const result = this.sampler.sampler.shouldSample(ctx, traceId, name, kind, attributes ?? {}, links ?? []);
       decision = result.decision;
       extra = result.attributes;
@@ -552,11 +555,10 @@ export class AgentTracer implements Tracer {
     }
     const traceFlags = decision === RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE;
     if (decision === NOT_RECORD) {
-      const traceId = parent === undefined ? traceHex(a, b, c, d) : parent.traceId;
-      return trace.wrapSpanContext({ traceId, spanId: spanHex(e, f), traceFlags, traceState });
+      return trace.wrapSpanContext({ traceId: traceId ?? traceHex(a, b, c, d), spanId: spanHex(e, f), traceFlags, traceState });
     }
     const startMs = startTime === undefined ? nowMs() : timeInputMs(startTime);
-    const span = new AgentSpan(this.shared, parent?.traceId, traceFlags, traceState, parent, name, kind, startMs);
+    const span = new AgentSpan(this.shared, traceId, traceFlags, traceState, parent, name, kind, startMs);
     span.s0 = e;
     span.s1 = f;
     if (parent === undefined) {
