@@ -486,11 +486,14 @@ class PrevAttributes {
   epoch = -1;
 }
 const PREV_MAX = 64;
-const prev = new PrevAttributes();
+// One per span kind: an app's spans of different kinds interleave in a batch (each request's
+// client or database span ends just before its server span) and have different keys, so the
+// previous span of the same kind is the one that matches.
+const prevByKind = [new PrevAttributes(), new PrevAttributes(), new PrevAttributes(), new PrevAttributes(), new PrevAttributes()];
 
-/** The span's `attributes` (field 9), reusing the bytes of the previous span's where equal. */
-function spanAttributes(w: Writer, attrs: Attributes): void {
-  const p = prev;
+/** The span's `attributes` (field 9), reusing the bytes of the previous span of its `kind`'s where equal. */
+function spanAttributes(w: Writer, attrs: Attributes, kind: number): void {
+  const p = prevByKind[kind] ?? prevByKind[0]!;
   const valid = p.epoch === w.epoch ? p.count : 0;
   // A pending copy of the previous span's bytes [from, to), to land at w.pos.
   let from = 0;
@@ -651,7 +654,7 @@ function span(w: Writer, s: ReadableSpan): void {
     w.fixed64Time(7, s.startTime);
     w.fixed64Time(8, s.endTime);
   }
-  spanAttributes(w, s.attributes);
+  spanAttributes(w, s.attributes, s.kind);
   if (s.droppedAttributesCount) {
     w.tag(10, VARINT);
     w.varint(s.droppedAttributesCount);

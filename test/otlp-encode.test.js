@@ -135,6 +135,38 @@ describe('OTLP encoder', () => {
     assert.deepEqual(decode(encodeProtobuf(mixed)), decode(ProtobufTraceSerializer.serializeRequest(mixed)));
   });
 
+  it('protobuf: spans of different kinds interleaved, each like the previous span of its kind', () => {
+    // Server spans and the client and database spans of their requests alternate in a batch:
+    // the encoder copies runs of attributes from the previous span of the same kind, which
+    // is not the span just before. Each kind's attributes change a little from span to span.
+    const rand = lcg(11);
+    const values = ['GET', 'POST', 'http', '127.0.0.1', '', 'é', 'z'.repeat(200), 8080, 200, 0, -1, 1.5, true, ['a', 1]];
+    const kinds = [api.SpanKind.SERVER, api.SpanKind.CLIENT, api.SpanKind.INTERNAL, api.SpanKind.PRODUCER, api.SpanKind.CONSUMER];
+    const byKind = kinds.map((k) => Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`k${k}-${i}`, values[(i + k) % values.length]])));
+    const s = [];
+    for (let n = 0; n < 600; n++) {
+      // Mostly server and client in turn, sometimes another kind, sometimes a kind twice.
+      const kind = n % 9 === 0 ? kinds[rand(kinds.length)] : n % 2 === 0 ? api.SpanKind.CLIENT : api.SpanKind.SERVER;
+      const attrs = { ...byKind[kind] };
+      const op = rand(6);
+      const key = `k${kind}-${rand(8)}`;
+      if (op < 2) attrs[key] = values[rand(values.length)];
+      else if (op === 2) delete attrs[key];
+      // A span of one kind with another kind's keys now and then.
+      const attributes = n % 17 === 0 ? byKind[(kind + 1) % kinds.length] : attrs;
+      if (n % 17 !== 0) byKind[kind] = attrs;
+      const extra = n % 13 === 0 ? { name: 'x' } : n % 29 === 0 ? { events: [{ name: 'e', time: [1, 2], attributes: { a: 'b'.repeat(n) }, droppedAttributesCount: 0 }] } : {};
+      s.push(fake(template(), { kind, attributes, ...extra }));
+    }
+    assert.deepEqual(decode(encodeProtobuf(s)), decode(ProtobufTraceSerializer.serializeRequest(s)));
+    assert.deepEqual(decode(encodeProtobuf(s)), decode(ProtobufTraceSerializer.serializeRequest(s)));
+    // In small batches, which reuse the encoder's buffer from its start.
+    for (let i = 0; i < s.length; i += 7) {
+      const part = s.slice(i, i + 7);
+      assert.deepEqual(decode(encodeProtobuf(part)), decode(ProtobufTraceSerializer.serializeRequest(part)));
+    }
+  });
+
   it('protobuf: nothing is copied from the previous batch\'s bytes', () => {
     // A batch of over 16 kB (its lengths fill the space kept for them: no bytes move), then one
     // whose first span has the same attributes as the last span before, at offsets this batch's
