@@ -23,6 +23,7 @@ import {
   type TraceState,
 } from '@opentelemetry/api';
 import { isTracingSuppressed } from '@opentelemetry/core';
+import { AgentSpan } from './tracer';
 
 const TRACEPARENT = 'traceparent';
 const TRACESTATE = 'tracestate';
@@ -108,8 +109,10 @@ function single(v: string | string[] | undefined): string | undefined {
 /** Trace Context propagation (`OTEL_PROPAGATORS=tracecontext`), Level 2. */
 export class W3CTraceContextPropagator implements TextMapPropagator {
   inject(ctx: Context, carrier: unknown, setter: TextMapSetter): void {
-    const sc = trace.getSpanContext(ctx);
-    if (!sc || isTracingSuppressed(ctx) || !isSpanContextValid(sc)) return;
+    const span = trace.getSpan(ctx);
+    const sc = span?.spanContext();
+    // Our own spans' ids are valid by construction (random and non-zero, or a validated parent's).
+    if (!sc || isTracingSuppressed(ctx) || !(span instanceof AgentSpan || isSpanContextValid(sc))) return;
     const flags = (sc.traceFlags & TraceFlags.SAMPLED) | (isRandomTrace(ctx, sc.traceId, sc.traceFlags, sc.isRemote) ? RANDOM_FLAG : 0);
     setter.set(carrier, TRACEPARENT, `00-${sc.traceId}-${sc.spanId}-0${flags}`);
     // Vendors SHOULD avoid sending an empty tracestate.

@@ -426,6 +426,40 @@ describe(`propagation fuzz (seed ${SEED}, ${RUNS} runs per header; FUZZ_SEED=${S
     }
   });
 
+  it('inject: a span context made by the app is sent only when valid; our own spans always are', () => {
+    const { AgentTracerProvider } = require('../dist/tracer');
+    const ok = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 };
+    const bad = [
+      { ...ok, traceId: '0'.repeat(32) },
+      { ...ok, spanId: '0'.repeat(16) },
+      { ...ok, traceId: 'x'.repeat(32) },
+      { ...ok, spanId: 'b7ad6b716920333' },
+      { ...ok, traceId: `${ok.traceId}00` },
+      { ...ok, traceId: 42 },
+    ];
+    for (const sc of bad) {
+      const out = {};
+      propagator.inject(api.trace.setSpan(api.ROOT_CONTEXT, api.trace.wrapSpanContext(sc)), out, setter);
+      assert.equal(out.traceparent, undefined, JSON.stringify(sc));
+    }
+    const out = {};
+    propagator.inject(api.trace.setSpan(api.ROOT_CONTEXT, api.trace.wrapSpanContext(ok)), out, setter);
+    assert.equal(out.traceparent.slice(0, 52), `00-${ok.traceId}-${ok.spanId}`);
+    // Our spans: roots, and children of a remote parent, carry their own ids.
+    const { ParentBasedSampler, AlwaysOnSampler } = require('@opentelemetry/sdk-trace-base');
+    const { resourceFromAttributes } = require('@opentelemetry/resources');
+    const choice = { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }), parentBasedAlwaysOn: true };
+    const limits = { attributeCountLimit: 128, attributeValueLengthLimit: Infinity, eventCountLimit: 128, linkCountLimit: 128, attributePerEventCountLimit: 128, attributePerLinkCountLimit: 128 };
+    const tracer = new AgentTracerProvider(resourceFromAttributes({}), choice, limits, []).getTracer('t');
+    for (const parent of [api.ROOT_CONTEXT, api.trace.setSpanContext(api.ROOT_CONTEXT, { ...ok, isRemote: true })]) {
+      const span = tracer.startSpan('s', {}, parent);
+      const o = {};
+      propagator.inject(api.trace.setSpan(api.ROOT_CONTEXT, span), o, setter);
+      assert.equal(o.traceparent.slice(0, 52), `00-${span.spanContext().traceId}-${span.spanContext().spanId}`);
+      span.end();
+    }
+  });
+
   it('huge and backtracking-bait values in every header stay fast', () => {
     const names = ['traceparent', 'tracestate', 'baggage', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-sampled'];
     const valid = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
