@@ -288,7 +288,11 @@ export function captureHeadersOn(span: Span, list: readonly HeaderCapture[], get
 export function rawHeader(raw: ReadonlyArray<unknown>, name: string): string[] | undefined {
   let out: string[] | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (String(raw[i]).toLowerCase() === name) (out ??= []).push(String(raw[i + 1]));
+    const k = raw[i];
+    // Names of another length cannot match: no lower-case copy of each.
+    if (typeof k === 'string' ? k.length === name.length && k.toLowerCase() === name : String(k).toLowerCase() === name) {
+      (out ??= []).push(String(raw[i + 1]));
+    }
   }
   return out;
 }
