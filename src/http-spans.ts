@@ -9,6 +9,7 @@ import { propagation, ROOT_CONTEXT, SpanStatusCode, trace, TraceFlags, type Attr
 import { agent } from './agent';
 import type { AgentConfig } from './config';
 import { errorType } from './spans';
+import { AgentSpan } from './tracer';
 
 /** Attribute names each fact is written under, in the configured mode. */
 export interface Keys {
@@ -236,6 +237,45 @@ export function statusMessage(code: number): string {
 export function putStatus(h: HttpSpans, span: Span, k: Keys, code: number, errorFrom: number, message?: string): void {
   putOn(span, k.status, code);
   putErrorStatus(h, span, code, errorFrom, message);
+}
+
+/**
+ * A client's response: the protocol version (`version`, skipped when empty) and
+ * {@link putStatus} with errors from 400. On our own spans each attribute is stored at
+ * a site with a constant key (see `AgentSpan.openAttributes`), not through
+ * `setAttribute`'s megamorphic store.
+ */
+export function putClientResponse(h: HttpSpans, span: Span, version: string | undefined, code: number): void {
+  const own = span instanceof AgentSpan ? span : undefined;
+  const hasVersion = version !== undefined && version !== '';
+  const attrs = own?.openAttributes(h.client.status.length * (hasVersion ? 2 : 1));
+  if (attrs === undefined) {
+    putOn(span, h.client.flavor, version);
+    putStatus(h, span, h.client, code, 400);
+    return;
+  }
+  // A value is never undefined once set: an undefined read is a new key.
+  let added = 0;
+  if (hasVersion) {
+    if (h.old) {
+      if (attrs['http.flavor'] === undefined) added++;
+      attrs['http.flavor'] = version;
+    }
+    if (h.stable) {
+      if (attrs['network.protocol.version'] === undefined) added++;
+      attrs['network.protocol.version'] = version;
+    }
+  }
+  if (h.old) {
+    if (attrs['http.status_code'] === undefined) added++;
+    attrs['http.status_code'] = code;
+  }
+  if (h.stable) {
+    if (attrs['http.response.status_code'] === undefined) added++;
+    attrs['http.response.status_code'] = code;
+  }
+  own!.countAdded(added);
+  putErrorStatus(h, span, code, 400);
 }
 
 /** The part of {@link putStatus} after the status-code attributes: status ERROR and `error.type`, when the code says so. */

@@ -209,4 +209,27 @@ describe('fetch client spans', function () {
     assert.equal(harness.seen.length, before + 1);
     assert.equal(harness.last().headers.traceparent, undefined);
   });
+
+  it('at the attribute count limit: the version and status code count once each, the captured headers after them are dropped past it', async () => {
+    // 4 at the start, the version and the status code: 6; one of the two headers fits.
+    const limited = await startApp(collector, {
+      OTEL_SERVICE_NAME: 'fetch-limit',
+      OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: '7',
+      OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE: 'x-harness,set-cookie',
+    });
+    try {
+      const to = `${harness.url}/limit?case=f-limit`;
+      await call(limited, to);
+      // The caller's SERVER span is over the limit too (its http.target may be dropped): find the CLIENT span by its URL.
+      const isClient = (s) => s.kind === 'CLIENT' && s.resource['service.name'] === 'fetch-limit' && s.attributes['http.url'] === to;
+      const clients = (await collector.waitForSpans((list) => list.some(isClient))).filter(isClient);
+      assert.deepEqual(Object.keys(clients[0].attributes).sort(), [
+        'http.flavor', 'http.method', 'http.response.header.x_harness', 'http.status_code', 'http.url', 'net.peer.name', 'net.peer.port',
+      ]);
+      assert.equal(clients[0].attributes['http.status_code'], 200);
+      assert.equal(clients[0].droppedAttributesCount, 1);
+    } finally {
+      await limited.handle.kill();
+    }
+  });
 });

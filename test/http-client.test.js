@@ -207,4 +207,27 @@ describe('http client spans', function () {
     const toCollector = collector.spans().filter((s) => s.kind === 'CLIENT' && String(s.attributes['http.url'] ?? s.attributes['url.full']).includes(`:${port}/`));
     assert.deepEqual(toCollector, []);
   });
+
+  it('at the attribute count limit: the version and status code count once each, the captured headers after them are dropped past it', async () => {
+    const limited = await startApp(collector, {
+      OTEL_SERVICE_NAME: 'svc-limit',
+      OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: '7',
+      OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE: 'x-harness,set-cookie',
+    });
+    try {
+      const to = `${harness.url}/limit?case=h-limit`;
+      await call(limited, to);
+      // The caller's SERVER span is over the limit too (its http.target may be dropped): find the CLIENT span by its URL.
+      const isClient = (s) => s.kind === 'CLIENT' && s.resource['service.name'] === 'svc-limit' && s.attributes['http.url'] === to;
+      const client = (await collector.waitForSpans((list) => list.some(isClient))).find(isClient);
+      // 4 at the start, the version and the status code: 6; one of the two headers fits.
+      assert.deepEqual(Object.keys(client.attributes).sort(), [
+        'http.flavor', 'http.method', 'http.response.header.x_harness', 'http.status_code', 'http.url', 'net.peer.name', 'net.peer.port',
+      ]);
+      assert.equal(client.attributes['http.status_code'], 200);
+      assert.equal(client.droppedAttributesCount, 1);
+    } finally {
+      await limited.handle.kill();
+    }
+  });
 });

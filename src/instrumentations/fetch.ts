@@ -20,8 +20,7 @@ import {
   httpSpans,
   isExportRequest,
   normalizeMethod,
-  putOn,
-  putStatus,
+  putClientResponse,
   rawHeader,
   samplerDrops,
   transportErrorType,
@@ -123,8 +122,7 @@ function onHeaders({ request, response }: { request: UndiciRequest; response: Un
   state.responded = true;
   const { span } = state;
   const h = httpSpans();
-  putOn(span, h.client.flavor, '1.1');
-  putStatus(h, span, h.client, response.statusCode, 400);
+  putClientResponse(h, span, '1.1', response.statusCode);
   captureHeadersOn(span, h.capture.clientRequest, (name) => requestHeader(request, name));
   captureHeadersOn(span, h.capture.clientResponse, (name) => rawHeader(response.headers, name));
 }

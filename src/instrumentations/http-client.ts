@@ -24,8 +24,7 @@ import {
   isExportRequest,
   normalizeMethod,
   outgoingHeader,
-  putOn,
-  putStatus,
+  putClientResponse,
   samplerDrops,
   transportErrorType,
   type ClientFacts,
@@ -203,16 +202,14 @@ function onRequestEvent(req: Req, state: ClientState, event: unknown, arg: unkno
     state.res = res;
     res[kContext] = req[kContext];
     res[kClient] = state;
-    putOn(state.span, h.client.flavor, res.httpVersion);
-    putStatus(h, state.span, h.client, res.statusCode ?? 0, 400);
+    putClientResponse(h, state.span, res.httpVersion, res.statusCode ?? 0);
     captureHeadersOn(state.span, h.capture.clientResponse, (name) => res.headers[name]);
     res.on('end', onResponseEnd);
     res.on('close', onResponseClose);
   } else if (event === 'upgrade' || event === 'connect') {
     // The socket now belongs to the caller (websocket, tunnel): the exchange is over.
     const h = httpSpans();
-    putOn(state.span, h.client.flavor, (arg as IncomingMessage).httpVersion);
-    putStatus(h, state.span, h.client, (arg as IncomingMessage).statusCode ?? 0, 400);
+    putClientResponse(h, state.span, (arg as IncomingMessage).httpVersion, (arg as IncomingMessage).statusCode ?? 0);
     finish(state, undefined);
   } else if (event === 'timeout') {
     state.timedOut = true;
