@@ -389,6 +389,19 @@ describe('http server spans at the attribute count limit', function () {
   });
 });
 
+describe('header lookup in a raw [name, value, ...] list (undici, rawHeaders)', () => {
+  const { rawHeader } = require('../dist/http-spans');
+  it('matches whole names case-insensitively, every value in order; Buffer names (undici responses) too', () => {
+    const raw = ['X-App', 'a1', 'x-ap', 'no', 'x-app-2', 'no', 'x-APP', 'a2', Buffer.from('X-App'), Buffer.from('a3'), 'K\u212a', 'kelvin'];
+    assert.deepEqual(rawHeader(raw, 'x-app'), ['a1', 'a2', 'a3']);
+    assert.deepEqual(rawHeader(raw, 'x-app-2'), ['no']);
+    assert.equal(rawHeader(raw, 'x-missing'), undefined);
+    // What toLowerCase makes of a name decides, as before: the Kelvin sign lower-cases to k.
+    assert.deepEqual(rawHeader(raw, 'kk'), ['kelvin']);
+    assert.equal(rawHeader(['x-app'], 'x-app'), undefined, 'a name without a value');
+  });
+});
+
 describe('outgoing header lookup in the header block Node wrote', () => {
   const { outgoingHeader } = require('../dist/http-spans');
   // getHeader() knows nothing: the headers went to writeHead(code, headers) alone.
