@@ -254,7 +254,9 @@ export function putClientResponse(h: HttpSpans, span: Span, version: string | un
     putStatus(h, span, h.client, code, 400);
     return;
   }
-  // A value is never undefined once set: an undefined read is a new key.
+  // A value is never undefined once set: an undefined read is a new key. The stores are written
+  // out here and again in the server's putResponse, not shared: a store site sees the attribute
+  // layouts of its callers only, and one site for both sides would see enough to go megamorphic.
   let added = 0;
   if (hasVersion) {
     if (h.old) {

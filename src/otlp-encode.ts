@@ -6,8 +6,8 @@
  * and upstream's sizes every message in a second pass and allocates per field.
  * Here each resource and each attribute key is encoded once; a KeyValue whose
  * value repeats (`GET`, `127.0.0.1`, `200`) is copied whole from a bounded
- * cache, and a run of attributes equal to the previous span's is copied from
- * that span's bytes; lengths are written up front where they are known, else
+ * cache, and a run of attributes equal to the previous span's of the same kind
+ * is copied from that span's bytes; lengths are written up front where they are known, else
  * after the fact into a prefix sized for the usual case (the bytes move only
  * when it was not); ids, timestamps and short ASCII strings are written in JS,
  * as a call into C++ costs more than they do (bench/encode.js measures it).
@@ -469,7 +469,8 @@ function keyValue(w: Writer, field: number, k: KeyEntry, v: AttributeValue): voi
 }
 
 /**
- * The previous span's attributes, by position, and where their bytes are in the writer.
+ * The previous span's attributes (one such record per span kind), by position, and where their
+ * bytes are in the writer.
  * Spans from one instrumentation set the same keys in the same order, many of them to the
  * same values: a run of attributes equal to the previous span's becomes one copy of its bytes
  * (copyWithin) instead of a lookup and a copy each.
@@ -491,7 +492,7 @@ const PREV_MAX = 64;
 // previous span of the same kind is the one that matches.
 const prevByKind = [new PrevAttributes(), new PrevAttributes(), new PrevAttributes(), new PrevAttributes(), new PrevAttributes()];
 
-/** The span's `attributes` (field 9), reusing the bytes of the previous span of its `kind`'s where equal. */
+/** The span's `attributes` (field 9), reusing where equal the bytes of the previous span of the same `kind`. */
 function spanAttributes(w: Writer, attrs: Attributes, kind: number): void {
   const p = prevByKind[kind] ?? prevByKind[0]!;
   const valid = p.epoch === w.epoch ? p.count : 0;
