@@ -375,14 +375,16 @@ function headerAt(raw: string, name: string): number {
  * seen, and then the header block is read as by {@link outgoingHeader}. Without
  * `getHeader`'s value or headers given to `writeHead`, the only length that can have been
  * sent is the one Node computed (`res.end(body)`), and its line ends the header block
- * `_storeHeader` wrote: only that tail is read.
+ * `_storeHeader` wrote: only that tail is read. `getHeader`, when given, is the prototype's
+ * method, called on `res` (see `getResponseHeader` in http-server.ts).
  */
 export function responseContentLength(
   res: { getHeader(name: string): unknown; _header?: unknown; _contentLength?: unknown },
   head: 0 | 1 | 2,
   given: unknown,
+  getHeader?: (this: unknown, name: string) => unknown,
 ): number | undefined {
-  const set = res.getHeader('content-length');
+  const set = getHeader !== undefined ? getHeader.call(res, 'content-length') : res.getHeader('content-length');
   const raw = res._header;
   let n: number;
   if (set !== undefined || typeof raw !== 'string') {

@@ -189,6 +189,21 @@ describe('http server spans', function () {
     assert.equal((await serverSpan('status-s-404')).attributes['error.type'], undefined);
   });
 
+  it('the status code is the one sent: not a statusCode set after writeHead; a string status as Node reads it', async () => {
+    for (const [app, tag] of [[apps.old, 'o'], [apps.stable, 's']]) {
+      assert.equal((await send(app.port, `/sent/changed?case=sent-${tag}-changed`)).status, 201);
+      assert.equal((await send(app.port, `/sent/string?case=sent-${tag}-string`)).status, 202);
+    }
+    const changed = await serverSpan('sent-o-changed');
+    assert.equal(changed.attributes['http.status_code'], 201);
+    assert.equal(changed.status.code, 'UNSET');
+    const stable = await serverSpan('sent-s-changed');
+    assert.equal(stable.attributes['http.response.status_code'], 201);
+    assert.equal(stable.attributes['error.type'], undefined);
+    assert.equal((await serverSpan('sent-o-string')).attributes['http.status_code'], 202);
+    assert.equal((await serverSpan('sent-s-string')).attributes['http.response.status_code'], 202);
+  });
+
   it('names: the method, never the path; unknown methods are _OTHER', async () => {
     await send(apps.old.port, '/hello?case=m1', { method: 'PROPFIND' });
     await send(apps.stable.port, '/hello?case=m2', { method: 'PROPFIND' });

@@ -47,6 +47,13 @@ interface ServerState extends ServerRequestState {
    */
   head: 0 | 1 | 2;
   length: unknown;
+  /**
+   * The status code `writeHead` sent (undefined until it returns). Read here rather than from the
+   * response: express gives each response a layout of its own (see server-span.ts), and reading
+   * `statusCode` or `headersSent` from one V8 has not seen costs a lookup in the runtime, some
+   * 1.5k to 4k instructions a read.
+   */
+  code: number | undefined;
 }
 type Bound = { [kContext]?: Context };
 type Res = ServerResponse & Bound;
@@ -78,18 +85,33 @@ function onlyNodeListens(emitter: unknown, event: string | symbol): boolean {
   return true;
 }
 
-/** Whether an emit of `event` on `emitter`, which carries `ctx`, should enter it. */
-function shouldEnter(emitter: unknown, ctx: Context, event: string | symbol): boolean {
+/**
+ * Whether anyone but Node listens to `event` on `emitter`, read from `_events`. express gives
+ * each request and response a layout of its own, and the first read of a name from an object of
+ * a new layout is a lookup in the runtime (1.5k instructions and more). Node's emit reads
+ * `_events` next anyway, and finds it then; `listenerCount`, read through `emitter`, was one
+ * such lookup more a request. Our context is read only when someone listens, or for the events
+ * that end the span.
+ */
+function othersListen(emitter: unknown, event: string | symbol): boolean {
+  const events = (emitter as { _events?: Record<string | symbol, unknown> })._events;
+  if (events == null) return (emitter as EventEmitter).listenerCount(event) !== 0;
+  return events[event] !== undefined && !onlyNodeListens(emitter, event);
+}
+
+/** Whether an emit on an object carrying `ctx`, of an event others listen to, should enter it. */
+function shouldEnter(ctx: Context): boolean {
   // Entering a context costs an AsyncLocalStorage run (and every async resource made inside it
-  // a copy of it): skip it when nobody but Node listens, or the context is already current.
-  return (emitter as EventEmitter).listenerCount(event) !== 0 && !onlyNodeListens(emitter, event) && activeContext() !== ctx;
+  // a copy of it): skip it when the context is already current.
+  return activeContext() !== ctx;
 }
 
 /** Wraps an emitter's `emit` so that objects carrying a context emit in it. */
 export function wrapBoundEmit(original: (...args: any[]) => boolean) {
   return function emit(this: unknown, event: string | symbol): boolean {
+    if (!othersListen(this, event)) return Reflect.apply(original, this, arguments);
     const ctx = (this as Bound)[kContext];
-    if (ctx === undefined || !shouldEnter(this, ctx, event)) return Reflect.apply(original, this, arguments);
+    if (ctx === undefined || !shouldEnter(ctx)) return Reflect.apply(original, this, arguments);
     return runIn(ctx, original, this, arguments);
   };
 }
@@ -104,10 +126,13 @@ export function wrapBoundEmit(original: (...args: any[]) => boolean) {
  */
 export function wrapResponseEmit(original: (...args: any[]) => boolean) {
   return function emit(this: unknown, event: string | symbol): boolean {
+    const ends = event === 'finish' || event === 'close';
+    const listened = othersListen(this, event);
+    if (!ends && !listened) return Reflect.apply(original, this, arguments);
     const ctx = (this as Bound)[kContext];
     if (ctx === undefined) return Reflect.apply(original, this, arguments);
-    const enter = shouldEnter(this, ctx, event);
-    if ((event !== 'finish' && event !== 'close') || !(ctx instanceof ServerContext)) {
+    const enter = listened && shouldEnter(ctx);
+    if (!ends || !(ctx instanceof ServerContext)) {
       return enter ? runIn(ctx, original, this, arguments) : Reflect.apply(original, this, arguments);
     }
     try {
@@ -133,6 +158,8 @@ export function wrapWriteHead(original: (...args: any[]) => unknown) {
     try {
       state = serverState(this as Res) as ServerState | undefined;
       if (state !== undefined && !state.ended) {
+        // What Node stored as `statusCode` (`statusCode |= 0`); anything but a number is read from the response at the end.
+        state.code = typeof _status === 'number' ? _status | 0 : undefined;
         // As Node reads its arguments: a string second argument is the reason phrase.
         const headers = typeof reason === 'string' ? obj : (obj ?? reason);
         if (headers == null || typeof headers !== 'object') {
@@ -227,7 +254,7 @@ function startServerSpan(req: IncomingMessage & Bound, res: Res): Context | unde
     // A recording span is ended by the response's own emit of 'finish' or 'close' (see
     // wrapResponseEmit), from the state its context holds: no listeners to add per request.
     if (span.isRecording()) {
-      const state: ServerState = { span, method: normalized, ended: false, head: 0, length: undefined };
+      const state: ServerState = { span, method: normalized, ended: false, head: 0, length: undefined, code: undefined };
       ctx = new ServerContext(parent, state);
     } else {
       ctx = contextWithSpan(parent, span);
@@ -380,14 +407,27 @@ function serverAttributes(h: HttpSpans, req: IncomingMessage, target: string, me
 }
 
 /**
+ * `ServerResponse.prototype.getHeader`, kept when http is patched. Called on the response rather
+ * than looked up on it: on a response whose layout V8 has not seen (each one express serves),
+ * the lookup is a trip to the runtime that nothing else in the request pays for first.
+ */
+let getResponseHeader: ((this: unknown, name: string) => unknown) | undefined;
+
+/** Keeps the prototype's `getHeader` for {@link putResponse}. */
+export function noteServerResponse(proto: object): void {
+  const fn = (proto as { getHeader?: unknown }).getHeader;
+  if (typeof fn === 'function') getResponseHeader = fn as typeof getResponseHeader;
+}
+
+/**
  * The response's status code and length attributes, and status ERROR for a 5xx. On our own
  * spans each is stored at a site of its own with a constant key (see `openAttributes`); the
  * order is putStatus's: status codes (old, stable), then the length.
  */
 function putResponse(h: HttpSpans, state: ServerState, res: Res): void {
   const { span } = state;
-  const code = res.statusCode;
-  const length = h.old ? responseContentLength(res, state.head, state.length) : undefined;
+  const code = state.code ?? res.statusCode;
+  const length = h.old ? responseContentLength(res, state.head, state.length, getResponseHeader) : undefined;
   const err = state.error;
   const message = err === undefined ? undefined : ((err as Error)?.message ?? String(err));
   const own = span instanceof AgentSpan ? span : undefined;
@@ -422,7 +462,8 @@ function endServerSpan(res: Res, closed: boolean): void {
   try {
     const h = httpSpans();
     const { span } = state;
-    if (res.headersSent) {
+    // `writeHead` returned, or (should something else have written the head) Node says it was sent.
+    if (state.code !== undefined || res.headersSent) {
       putResponse(h, state, res);
       captureHeadersOn(span, h.capture.serverResponse, (name) => outgoingHeader(res, name));
     }

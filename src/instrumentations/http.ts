@@ -9,7 +9,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import type { InstrumentationDefinition } from '../agent';
 import { wrap } from '../shimmer';
 import { wrapClientEmit, wrapRequest, type ClientModule } from './http-client';
-import { wrapBoundEmit, wrapResponseEmit, wrapServerEmit, wrapWriteHead } from './http-server';
+import { noteServerResponse, wrapBoundEmit, wrapResponseEmit, wrapServerEmit, wrapWriteHead } from './http-server';
 
 type Fn = (...args: any[]) => any;
 interface Proto {
@@ -53,6 +53,7 @@ function patch(mod: unknown, classes: unknown): void {
   wrap(mod.Server.prototype, 'emit', wrapServerEmit);
   wrap(c.IncomingMessage.prototype, 'emit', wrapBoundEmit);
   wrap(c.ServerResponse.prototype, 'emit', wrapResponseEmit);
+  noteServerResponse(c.ServerResponse.prototype);
   // Optional: without it, the response's header block is read for its length instead.
   if (hasMethod(c.ServerResponse.prototype, 'writeHead')) wrap(c.ServerResponse.prototype as unknown as { writeHead: Fn }, 'writeHead', wrapWriteHead);
   wrap(c.ClientRequest.prototype, 'emit', wrapClientEmit);
