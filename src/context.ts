@@ -73,7 +73,8 @@ export const kContext = Symbol('otel-agent.context');
 export class ContextWithSpan implements Context {
   constructor(
     private readonly parent: Context,
-    private readonly span: unknown,
+    /** Replaced only once the span has ended, by a stand-in with the same ids (see `ServerContext#retire`). */
+    protected span: unknown,
   ) {}
 
   getValue(key: symbol): unknown {

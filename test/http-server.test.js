@@ -204,6 +204,55 @@ describe('http server spans', function () {
     assert.equal((await serverSpan('sent-s-string')).attributes['http.response.status_code'], 202);
   });
 
+  it('an idle keep-alive connection does not keep its last request\'s span alive; code that runs later still sees its ids', async () => {
+    // Node arms each connection's keep-alive timer in the finishing request's context, and the
+    // timer holds that context until the connection's next request.
+    const handle = runFixture({
+      script: require('node:path').join(__dirname, 'fixtures', 'http', 'keepalive.js'),
+      mode: 'require',
+      timeoutMs: 60000,
+      env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.tracesUrl, OTEL_SERVICE_NAME: 'keepalive-test' },
+    });
+    try {
+      const port = await handle.waitForPort();
+      const agent = new http.Agent({ keepAlive: true });
+      const N = 20;
+      await Promise.all(Array.from({ length: N }, () => new Promise((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/span', agent }, (res) => res.resume().on('end', resolve)).on('error', reject);
+      })));
+      assert.equal(agent.totalSocketCount, N);
+      const spans = await collector.waitForSpans((list) => list.filter((s) => s.resource['service.name'] === 'keepalive-test' && s.name === 'late child').length === N);
+      const mine = spans.filter((s) => s.resource['service.name'] === 'keepalive-test');
+      const servers = new Map(mine.filter((s) => s.kind === 'SERVER').map((s) => [s.spanId, s]));
+      assert.equal(servers.size, N);
+      // The export is done once the collector has every span; poll the count a little while the
+      // agent lets go of its batch (the connections stay idle and open all along).
+      let report;
+      for (const deadline = Date.now() + 3000; ;) {
+        report = JSON.parse((await send(port, '/alive')).body);
+        if (report.alive === 0 || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(report.of, N);
+      assert.equal(report.alive, 0, `${report.alive} of ${N} spans still reachable from ${agent.totalSocketCount} idle connections`);
+      // Code that ran after the response, in the request's context: the server span's ids, not recording.
+      assert.equal(report.late.length, N);
+      for (const l of report.late) {
+        const server = servers.get(l.spanId);
+        assert.ok(server, `late code saw span ${l.spanId}, not a server span`);
+        assert.equal(l.traceId, server.traceId);
+        assert.equal(l.recording, false);
+      }
+      // Its child spans are the server spans' children.
+      const children = mine.filter((s) => s.name === 'late child');
+      assert.deepEqual(new Set(children.map((c) => c.parentSpanId)), new Set(servers.keys()));
+      for (const c of children) assert.equal(c.traceId, servers.get(c.parentSpanId).traceId);
+      agent.destroy();
+    } finally {
+      await handle.kill();
+    }
+  });
+
   it('names: the method, never the path; unknown methods are _OTHER', async () => {
     await send(apps.old.port, '/hello?case=m1', { method: 'PROPFIND' });
     await send(apps.stable.port, '/hello?case=m2', { method: 'PROPFIND' });

@@ -138,7 +138,7 @@ export function wrapResponseEmit(original: (...args: any[]) => boolean) {
     try {
       return enter ? runIn(ctx, original, this, arguments) : Reflect.apply(original, this, arguments);
     } finally {
-      endServerSpan(this as Res, event === 'close');
+      endServerSpan(this as Res, ctx, event === 'close');
     }
   };
 }
@@ -455,9 +455,9 @@ function putResponse(h: HttpSpans, state: ServerState, res: Res): void {
   putErrorStatus(h, span, code, 500, message);
 }
 
-function endServerSpan(res: Res, closed: boolean): void {
-  const state = serverState(res) as ServerState | undefined;
-  if (state === undefined || state.ended) return;
+function endServerSpan(res: Res, ctx: ServerContext, closed: boolean): void {
+  const state = ctx.state as ServerState;
+  if (state.ended) return;
   state.ended = true;
   try {
     const h = httpSpans();
@@ -477,6 +477,8 @@ function endServerSpan(res: Res, closed: boolean): void {
       span.setAttribute('error.type', err ? transportErrorType(err) : 'aborted');
     }
     span.end();
+    // The context outlives the request (a keep-alive connection's timer holds it): let go of the span.
+    ctx.retire();
   } catch (err) {
     reportInternalError('http server span', err);
   }
