@@ -317,7 +317,7 @@ export class AgentSpan implements Span, ReadableSpan {
    * What a context that outlives this ended span should hold instead of it: an {@link EndedSpan}
    * with the ids and flags, not the attributes, events and strings of the request. A keep-alive
    * connection's timer keeps the context its last request ended in until the next request (see
-   * `ServerContext#retire`), about 0.9 kB a connection with the span itself.
+   * `ServerContext#retire`).
    */
   retired(): Span {
     return new EndedSpan(this.context_, this.traceIdHex, this.t0, this.t1, this.t2, this.t3, this.s0, this.s1, this.traceFlags, this.traceState);
