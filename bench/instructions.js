@@ -38,11 +38,15 @@ const HELP = `usage: node bench/instructions.js [options]
   --connections N       keep-alive connections (default 4)
   --top N               rows of the function table (default 25)
   --jobs N              variants run at once, each on its own core (default 1)
+  --node-option OPT     a node or V8 option for every variant (repeatable), e.g.
+                        --node-option --min-semi-space-size=16 --node-option --max-semi-space-size=16
+                        to count at a young generation of one size: V8 grows it as bytes survive
+                        scavenges, so builds that keep fewer scavenge more often, early in a run
   --out DIR             where callgrind files and perf maps go (default a temp folder, kept)
   --from DIR            count nothing: report on the files an earlier run left in DIR (its --out)`;
 
 function parseArgs(argv) {
-  const o = { app: 'http', variants: [], warmup: 16000, requests: 8000, connections: 4, top: 25, jobs: 1, against: undefined, out: undefined, from: undefined };
+  const o = { app: 'http', variants: [], nodeOptions: [], warmup: 16000, requests: 8000, connections: 4, top: 25, jobs: 1, against: undefined, out: undefined, from: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -64,6 +68,7 @@ function parseArgs(argv) {
       case '--connections': o.connections = Number(val()); break;
       case '--top': o.top = Number(val()); break;
       case '--jobs': o.jobs = Math.max(1, Number(val())); break;
+      case '--node-option': o.nodeOptions.push(val()); break;
       case '--out': o.out = path.resolve(val()); break;
       case '--from': o.from = path.resolve(val()); break;
       case '-h': case '--help': console.log(HELP); process.exit(0); break;
@@ -137,7 +142,7 @@ async function count(app, variant, ctx) {
   fs.mkdirSync(dir, { recursive: true });
   const env = { ...cleanEnv(), ...appEnv, PORT: '0', OTEL_SERVICE_NAME: `bench-${app}` };
   if (variant.preload) env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = sinkUrl;
-  const node = ['--single-threaded', '--perf-basic-prof', ...(variant.preload ? ['--require', variant.preload] : []), path.join(__dirname, 'apps', `${app}.js`)];
+  const node = ['--single-threaded', '--perf-basic-prof', ...opts.nodeOptions, ...(variant.preload ? ['--require', variant.preload] : []), path.join(__dirname, 'apps', `${app}.js`)];
   const vg = ['--tool=callgrind', '--separate-threads=yes', '--smc-check=all', `--callgrind-out-file=${path.join(dir, 'cg.out')}`, process.execPath, ...node];
   // cwd: V8 may write isolate-*.log files there.
   const proc = start('valgrind', vg, { env, cpu, cwd: dir });
@@ -311,7 +316,7 @@ function report(opts, order) {
   });
   const base = costs.find((c) => c.name === opts.against) ?? costs[0];
   const out = [
-    `# Instructions per request: ${opts.app}, node ${process.version}, ${opts.requests} requests counted after ${opts.warmup}, ${opts.connections} keep-alive connections`,
+    `# Instructions per request: ${opts.app}, node ${process.version}, ${opts.requests} requests counted after ${opts.warmup}, ${opts.connections} keep-alive connections${opts.nodeOptions.length ? `, node options ${opts.nodeOptions.join(' ')}` : ''}`,
     '',
     table(
       ['variant', 'preload', 'main thread Ir/request', `vs ${base.name}`, 'of which V8 compilers', 'of which mark-compact GC', 'without either'],

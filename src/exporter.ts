@@ -6,7 +6,7 @@
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { AgentConfig } from './config';
-import { encodeJson, encodeProtobuf } from './otlp-encode';
+import { ChunkEncoder, encodeJson, encodeProtobuf } from './otlp-encode';
 import { HttpTransport } from './transport';
 
 /** What the span processor needs from an exporter. */
@@ -19,10 +19,22 @@ export interface SpanExporterLike {
    * the top-level field is repeated) offer these three, so that the processor
    * can encode spans soon after they end and keep bytes instead of objects.
    */
-  encode?(spans: ReadableSpan[]): Uint8Array;
+  encoder?(): SpanEncoder;
   exportEncoded?(body: Uint8Array, done: (result: ExportResult) => void): void;
   exportEncodedSync?(body: Uint8Array, timeoutMs: number): boolean;
   shutdown(): Promise<void>;
+}
+
+/** Encodes spans one at a time into an open request body (otlp-encode.ts's ChunkEncoder). */
+export interface SpanEncoder {
+  /** Spans in the open body. */
+  readonly count: number;
+  /** Encodes `span` into the open body; throws, leaving nothing of it behind, when it cannot. */
+  add(span: ReadableSpan): void;
+  /** The open body (undefined when it holds no span), emptied. */
+  take(): Uint8Array | undefined;
+  /** Drops the open body's spans. */
+  clear(): void;
 }
 
 type Otlp = AgentConfig['otlp'];
@@ -73,7 +85,7 @@ export function createOtlpExporter(otlp: Otlp, version: string): SpanExporterLik
     },
   };
   if (otlp.protocol !== 'http/json') {
-    exporter.encode = encodeProtobuf;
+    exporter.encoder = () => new ChunkEncoder();
     exporter.exportEncoded = send;
     exporter.exportEncodedSync = (body, timeoutMs) => sendSync(otlp, body, timeoutMs);
   }

@@ -1,13 +1,13 @@
 /**
  * Encodes finished spans as an OTLP ExportTraceServiceRequest, in protobuf
- * (one pass into one growing buffer) or in OTLP/JSON.
+ * (one pass, a span at a time as spans end: {@link ChunkEncoder}) or in OTLP/JSON.
  *
  * Why our own: the export encoder runs for every span, on the app's own core,
  * and upstream's sizes every message in a second pass and allocates per field.
  * Here each resource and each attribute key is encoded once; a KeyValue whose
  * value repeats (`GET`, `127.0.0.1`, `200`) is copied whole from a bounded
- * cache, and a run of attributes equal to the previous span's of the same kind
- * is copied from that span's bytes; lengths are written up front where they are known, else
+ * cache, and a run of attributes equal to the previous span's of the same scope
+ * and kind is copied from that span's bytes; lengths are written up front where they are known, else
  * after the fact into a prefix sized for the usual case (the bytes move only
  * when it was not); ids, timestamps and short ASCII strings are written in JS,
  * as a call into C++ costs more than they do (bench/encode.js measures it).
@@ -487,14 +487,18 @@ class PrevAttributes {
   epoch = -1;
 }
 const PREV_MAX = 64;
-// One per span kind: an app's spans of different kinds interleave in a batch (each request's
-// client or database span ends just before its server span) and have different keys, so the
-// previous span of the same kind is the one that matches.
-const prevByKind = [new PrevAttributes(), new PrevAttributes(), new PrevAttributes(), new PrevAttributes(), new PrevAttributes()];
 
-/** The span's `attributes` (field 9), reusing where equal the bytes of the previous span of the same `kind`. */
-function spanAttributes(w: Writer, attrs: Attributes, kind: number): void {
-  const p = prevByKind[kind] ?? prevByKind[0]!;
+/**
+ * One record per span kind: an app's spans of different kinds interleave (each request's client
+ * or database span ends just before its server span) and have different keys, so the previous
+ * span of the same kind is the one that matches.
+ */
+function prevRecords(): PrevAttributes[] {
+  return [new PrevAttributes(), new PrevAttributes(), new PrevAttributes(), new PrevAttributes(), new PrevAttributes()];
+}
+
+/** The span's `attributes` (field 9), reusing where equal the bytes of the previous span `p` wrote into `w`. */
+function spanAttributes(w: Writer, attrs: Attributes, p: PrevAttributes): void {
   const valid = p.epoch === w.epoch ? p.count : 0;
   // A pending copy of the previous span's bytes [from, to), to land at w.pos.
   let from = 0;
@@ -577,19 +581,21 @@ function spanName(w: Writer, name: string): void {
   nameCache.set(name, Uint8Array.prototype.slice.call(w.buf, start, w.pos));
 }
 
-// Resources rarely change: encode each once.
-const resourceCache = new WeakMap<object, Uint8Array>();
-function resource(w: Writer, r: Resource): void {
+// Resources rarely change: encode each once, its ResourceSpans' `resource` field and its `schema_url` field.
+const resourceCache = new WeakMap<object, { head: Uint8Array; tail: Uint8Array }>();
+function resourceBytes(r: Resource): { head: Uint8Array; tail: Uint8Array } {
   let b = resourceCache.get(r);
   if (b === undefined) {
     const rw = new Writer(1024);
     const m = rw.begin(1, 2);
     attributes(rw, 1, r.attributes);
     rw.end(m, 2);
-    b = rw.buf.subarray(0, rw.pos);
+    const at = rw.pos;
+    if (r.schemaUrl) rw.string(3, r.schemaUrl);
+    b = { head: rw.buf.subarray(0, at), tail: rw.buf.subarray(at, rw.pos) };
     resourceCache.set(r, b);
   }
-  w.raw(b);
+  return b;
 }
 
 function event(w: Writer, e: TimedEvent): void {
@@ -625,7 +631,8 @@ function flags(ctx: SpanContext | undefined, base = 0): number {
   return (base & 0xff) | 0x100 | (ctx?.isRemote ? 0x200 : 0);
 }
 
-function span(w: Writer, s: ReadableSpan): void {
+/** One `Span` (field 2 of ScopeSpans); `prev` holds the previous span of each kind written into `w`. */
+function span(w: Writer, s: ReadableSpan, prev: PrevAttributes[]): void {
   // 2 bytes for the length: spans are nearly always 128 B to 16 kB long.
   const m = w.begin(2, 2);
   const ids = s as unknown as IdWords;
@@ -655,7 +662,7 @@ function span(w: Writer, s: ReadableSpan): void {
     w.fixed64Time(7, s.startTime);
     w.fixed64Time(8, s.endTime);
   }
-  spanAttributes(w, s.attributes, s.kind);
+  spanAttributes(w, s.attributes, prev[s.kind] ?? prev[0]!);
   if (s.droppedAttributesCount) {
     w.tag(10, VARINT);
     w.varint(s.droppedAttributesCount);
@@ -722,36 +729,180 @@ function group(spans: readonly ReadableSpan[]): Map<Resource, Map<string, ScopeG
   return out;
 }
 
-const writer = new Writer(64 * 1024);
+/**
+ * The spans of one resource and instrumentation scope in the open chunk: their `Span` fields
+ * (the body of a ScopeSpans after its scope), and the previous span of each kind written here,
+ * whose attribute bytes the next one may copy.
+ */
+class ScopeWriter {
+  readonly w = new Writer(16 * 1024);
+  readonly prev = prevRecords();
+  count = 0;
+  /** The ScopeSpans' `scope` field, and its `schema_url` field (empty when it has none). */
+  readonly head: Uint8Array;
+  readonly tail: Uint8Array;
+
+  constructor(
+    readonly resource: Resource,
+    readonly scope: Scope,
+  ) {
+    const hw = new Writer(64 + 3 * (scope.name.length + (scope.version?.length ?? 0) + (scope.schemaUrl?.length ?? 0)));
+    const is = hw.begin(1, 1);
+    hw.string(1, scope.name);
+    if (scope.version) hw.string(2, scope.version);
+    hw.end(is, 1);
+    const at = hw.pos;
+    if (scope.schemaUrl) hw.string(3, scope.schemaUrl);
+    this.head = hw.buf.subarray(0, at);
+    this.tail = hw.buf.subarray(at, hw.pos);
+  }
+
+  /** The length of this ScopeSpans message. */
+  get length(): number {
+    return this.head.length + this.w.pos + this.tail.length;
+  }
+
+  reset(): void {
+    const w = this.w;
+    w.pos = 0;
+    // The previous spans' bytes are gone: their offsets must not be used.
+    w.epoch++;
+    this.count = 0;
+    // Do not let one huge chunk pin a huge buffer for good.
+    if (w.buf.length > 4 * 1024 * 1024) w.buf = Buffer.allocUnsafe(16 * 1024);
+  }
+}
+
+const RESOURCE_SPANS = (1 << 3) | LEN;
+const SCOPE_SPANS = (2 << 3) | LEN;
+
+/**
+ * Encodes spans one at a time, as they end, into an open ExportTraceServiceRequest, and hands
+ * it over whole on {@link take}. Only bytes wait for the export, in buffers that live as long as
+ * the encoder: a span object is garbage as soon as it has been added, instead of surviving young
+ * collections while its chunk fills (what grew V8's young generation, and the RSS, under load).
+ * Spans are grouped by resource, then by scope, in the order of their first span, as upstream's
+ * serializer groups a batch.
+ */
+export class ChunkEncoder {
+  /** Spans in the open request. */
+  count = 0;
+  /** Writers by resource, then by scope identity (name, version, schema URL). */
+  private readonly writers = new Map<Resource, Map<string, ScopeWriter>>();
+  /** Writers by scope object: tracers share theirs among their spans, so this is the usual hit. */
+  private readonly byScope = new Map<Scope, ScopeWriter>();
+  /** Writers holding spans of the open request, in the order of their first span. */
+  private used: ScopeWriter[] = [];
+  private last: ScopeWriter | undefined;
+
+  /** Encodes `s` into the open request. A span that cannot be encoded leaves nothing behind and throws. */
+  add(s: ReadableSpan): void {
+    const res = s.resource;
+    const sc = s.instrumentationScope;
+    let sw = this.last;
+    if (sw === undefined || sw.scope !== sc || sw.resource !== res) sw = this.last = this.writer(res, sc);
+    const w = sw.w;
+    const start = w.pos;
+    try {
+      span(w, s, sw.prev);
+    } catch (err) {
+      // Drop what was half written; the previous spans' records may point into it.
+      w.pos = start;
+      w.epoch++;
+      throw err;
+    }
+    if (sw.count++ === 0) this.used.push(sw);
+    this.count++;
+  }
+
+  private writer(res: Resource, sc: Scope): ScopeWriter {
+    let sw = this.byScope.get(sc);
+    if (sw !== undefined && sw.resource === res) return sw;
+    let scopes = this.writers.get(res);
+    if (scopes === undefined) this.writers.set(res, (scopes = new Map()));
+    const key = scopeKey(sc);
+    sw = scopes.get(key);
+    if (sw === undefined) scopes.set(key, (sw = new ScopeWriter(res, sc)));
+    this.byScope.set(sc, sw);
+    return sw;
+  }
+
+  /** The open request's bytes (a fresh copy: safe to keep), or undefined when it holds no span; empties it. */
+  take(): Uint8Array | undefined {
+    const used = this.used;
+    if (used.length === 0) return undefined;
+    // Resources in the order of their first span; nearly always one.
+    const resources: Resource[] = [];
+    for (const sw of used) if (!resources.includes(sw.resource)) resources.push(sw.resource);
+    const lengths: number[] = [];
+    let total = 0;
+    for (const r of resources) {
+      const rb = resourceBytes(r);
+      let n = rb.head.length + rb.tail.length;
+      for (const sw of used) {
+        if (sw.resource !== r) continue;
+        const len = sw.length;
+        n += 1 + varintSize(len) + len;
+      }
+      lengths.push(n);
+      total += 1 + varintSize(n) + n;
+    }
+    // Every length is known: one exact buffer, no moves. (Not Buffer.from(subarray): it zero-fills first.)
+    const o = new Writer(total);
+    for (let i = 0; i < resources.length; i++) {
+      const r = resources[i]!;
+      const rb = resourceBytes(r);
+      o.byte(RESOURCE_SPANS);
+      o.varint(lengths[i]!);
+      o.raw(rb.head);
+      for (const sw of used) {
+        if (sw.resource !== r) continue;
+        o.byte(SCOPE_SPANS);
+        o.varint(sw.length);
+        o.raw(sw.head);
+        o.pos += sw.w.buf.copy(o.buf, o.pos, 0, sw.w.pos);
+        o.raw(sw.tail);
+      }
+      o.raw(rb.tail);
+    }
+    if (this.writers.size > 1 || this.byScope.size > used.length) this.prune();
+    for (const sw of used) sw.reset();
+    this.used = [];
+    this.count = 0;
+    return o.buf;
+  }
+
+  /** Forgets the writers that took no span of the request being taken: tracers come and go. */
+  private prune(): void {
+    for (const [res, scopes] of this.writers) {
+      for (const [key, sw] of scopes) if (sw.count === 0) scopes.delete(key);
+      if (scopes.size === 0) this.writers.delete(res);
+    }
+    for (const [sc, sw] of this.byScope) if (sw.count === 0) this.byScope.delete(sc);
+    this.last = undefined;
+  }
+
+  /** Drops the open request's spans. */
+  clear(): void {
+    for (const sw of this.used) sw.reset();
+    this.used = [];
+    this.count = 0;
+  }
+}
+
+const shared = new ChunkEncoder();
 
 /** `spans` as a protobuf ExportTraceServiceRequest (a fresh copy: safe to keep). */
 export function encodeProtobuf(spans: readonly ReadableSpan[]): Uint8Array {
-  const w = writer;
-  w.pos = 0;
-  w.epoch++;
-  for (const [res, scopes] of group(spans)) {
-    // 3 bytes for these lengths: a batch is up to 2 MB with no move.
-    const rs = w.begin(1, 3);
-    resource(w, res);
-    for (const { scope, spans: list } of scopes.values()) {
-      const ss = w.begin(2, 3);
-      const is = w.begin(1, 1);
-      w.string(1, scope.name);
-      if (scope.version) w.string(2, scope.version);
-      w.end(is, 1);
-      for (let i = 0; i < list.length; i++) span(w, list[i]!);
-      if (scope.schemaUrl) w.string(3, scope.schemaUrl);
-      w.end(ss, 3);
-    }
-    if (res.schemaUrl) w.string(3, res.schemaUrl);
-    w.end(rs, 3);
+  const e = shared;
+  e.clear();
+  try {
+    for (let i = 0; i < spans.length; i++) e.add(spans[i]!);
+  } catch (err) {
+    e.clear();
+    throw err;
   }
-  // Not Buffer.from(subarray): it zero-fills the new memory before copying.
-  const out = Buffer.allocUnsafe(w.pos);
-  w.buf.copy(out, 0, 0, w.pos);
-  // Do not let one huge batch pin a huge buffer forever.
-  if (w.buf.length > 4 * 1024 * 1024) w.buf = Buffer.allocUnsafe(64 * 1024);
-  return out;
+  return e.take() ?? Buffer.alloc(0);
 }
 
 // ---- OTLP/JSON ----

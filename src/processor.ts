@@ -1,22 +1,28 @@
 /**
  * The batch span processor: a bounded queue drained in batches by a timer or
  * when a batch is full. Memory is capped whatever the collector does: spans
- * beyond the cap are dropped and counted. With an exporter that can encode
- * ahead (OTLP protobuf), every {@link CHUNK} ended spans are encoded soon
- * after (off the request path) and only their bytes are kept: span objects
- * die young instead of surviving garbage collections while a batch fills and
- * while it is in flight (young-GC survival measured ~1.6% on a busy server),
- * and a queue held up by a slow collector costs ~430 bytes per span, not the
- * span objects. (V8 still grows its young generation to its maximum under a
- * sustained load: what survives is now the spans of requests in progress.) Export failures are reported once
- * when they start and once when exports work again, never per batch; drops at
- * most once a minute; at `debug`, a summary of spans exported, dropped and
- * failed once a minute (when it changed) and at exit.
+ * beyond the cap are dropped and counted.
+ *
+ * With an exporter that can encode ahead (OTLP protobuf), spans are encoded
+ * into an open request body soon after they end, and only bytes are kept; the
+ * body is closed every {@link CHUNK} spans. A server (or consumer) span is
+ * encoded as it ends, its response being out by then, with the spans that
+ * waited for it; other spans end before their request's response and wait
+ * for the end of the event loop's turn (a setImmediate). So a span object
+ * dies young. Waiting for a 128-span chunk, ended spans were most of what
+ * survived a scavenge under load, which made V8 grow its young generation,
+ * and the RSS with it (bench/README, "Seventh session"). A queue held up by a
+ * slow collector costs ~430 bytes per span, not the span objects.
+ *
+ * Export failures are reported once when they start and once when exports
+ * work again, never per batch; drops at most once a minute; at `debug`, a
+ * summary of spans exported, dropped and failed once a minute (when it
+ * changed) and at exit.
  */
-import { context, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanKind, type Context } from '@opentelemetry/api';
 import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { SpanExporterLike } from './exporter';
+import type { SpanEncoder, SpanExporterLike } from './exporter';
 import { log, logEnabled } from './logger';
 import type { EndProcessor } from './tracer';
 
@@ -36,7 +42,7 @@ export interface BatchStats {
 }
 
 const SAMPLED = 1;
-/** Spans encoded at a time ahead of the export, when the exporter can (at most one batch). */
+/** Spans per request body encoded ahead of the export, when the exporter can (at most one batch). */
 export const CHUNK = 128;
 
 /** Spans on their way out: as objects, or encoded. */
@@ -66,11 +72,14 @@ function shownTarget(target: string): string {
 export class BatchProcessor implements SpanProcessor, EndProcessor {
   /** Ended spans not encoded yet. */
   private queue: ReadableSpan[] = [];
-  /** Spans encoded ahead, oldest first, and how many spans they hold. */
+  /** Closed chunks of spans encoded ahead, oldest first, and how many spans they hold. */
   private chunks: Batch[] = [];
   private chunked = 0;
+  /** The open chunk, when the exporter encodes ahead. */
+  private readonly encoder: SpanEncoder | undefined;
   /** Spans per chunk when encoding ahead; 0 when the exporter cannot. */
   private readonly chunkSize: number;
+  private readonly onImmediateBound = (): void => this.onImmediate();
   /** The batch being exported: one export at a time. */
   private inFlight: Batch | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -92,7 +101,8 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
     reportIntervalMs = REPORT_INTERVAL_MS,
   ) {
     this.target = shownTarget(target);
-    this.chunkSize = exporter.encode !== undefined && exporter.exportEncoded !== undefined ? Math.min(CHUNK, settings.maxExportBatchSize) : 0;
+    this.encoder = exporter.encoder !== undefined && exporter.exportEncoded !== undefined ? exporter.encoder() : undefined;
+    this.chunkSize = this.encoder !== undefined ? Math.min(CHUNK, settings.maxExportBatchSize) : 0;
     // Drops that happen after the last report would otherwise wait for the next drop (or the exit) to be told.
     this.reporter = setInterval(() => {
       if (Date.now() - this.lastDropReport >= DROP_REPORT_INTERVAL_MS) this.reportDrops();
@@ -104,7 +114,7 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
 
   /** Spans queued, encoded or not (the in-flight batch excluded). */
   private get queued(): number {
-    return this.queue.length + this.chunked;
+    return this.queue.length + this.chunked + (this.encoder !== undefined ? this.encoder.count : 0);
   }
 
   onEnd(span: ReadableSpan): void {
@@ -115,11 +125,32 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
       this.drop(1);
       return;
     }
+    if (this.encoder !== undefined) {
+      const kind = span.kind;
+      if (kind === SpanKind.SERVER || kind === SpanKind.CONSUMER) {
+        // The end of a unit of work: its response is out (a server span ends at the response's
+        // 'finish'). Encoding it now, after the spans that waited (its client spans), costs no
+        // one any latency, and no span object survives a scavenge waiting for its turn.
+        if (this.queue.length > 0) this.encodeQueued();
+        this.encode(span);
+        if (this.queued < this.settings.maxExportBatchSize) {
+          this.schedule();
+          return;
+        }
+        // A full batch: the export in flight starts the next one as it ends.
+        if (this.inFlight !== undefined) return;
+      } else {
+        this.queue.push(span);
+      }
+      // Otherwise at the end of this turn of the loop, not here: a client span ends before its
+      // request's response. The export of a full batch starts there too, never in onEnd.
+      if (this.immediate === undefined) this.immediate = setImmediate(this.onImmediateBound);
+      return;
+    }
     this.queue.push(span);
     const full = this.queued >= this.settings.maxExportBatchSize;
-    if ((full && this.inFlight === undefined) || (this.chunkSize > 0 && this.queue.length >= this.chunkSize)) {
-      // Encode or export soon, but not here: onEnd runs on the app's request path (a response's 'finish').
-      if (this.immediate === undefined) this.immediate = setImmediate(() => this.onImmediate());
+    if (full && this.inFlight === undefined) {
+      if (this.immediate === undefined) this.immediate = setImmediate(this.onImmediateBound);
     } else if (!full) {
       this.schedule();
     }
@@ -127,7 +158,7 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
 
   private onImmediate(): void {
     this.immediate = undefined;
-    if (this.chunkSize > 0 && this.queue.length >= this.chunkSize) this.encodeChunk();
+    this.encodeQueued();
     if (this.queued >= this.settings.maxExportBatchSize) {
       if (this.inFlight === undefined) this.exportBatch();
     } else {
@@ -135,17 +166,37 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
     }
   }
 
-  /** Encodes queued spans ahead of their export, {@link chunkSize} at a time (never more than a batch); a remainder stays queued. */
-  private encodeChunk(): void {
-    while (this.queue.length >= this.chunkSize) {
-      const spans = this.queue.length === this.chunkSize ? this.queue : this.queue.slice(0, this.chunkSize);
-      this.queue = spans === this.queue ? [] : this.queue.slice(this.chunkSize);
-      try {
-        this.chunks.push({ count: spans.length, body: this.exporter.encode!(spans) });
-        this.chunked += spans.length;
-      } catch (err) {
-        this.onResult(spans.length, { code: ExportResultCode.FAILED, error: err as Error });
-      }
+  /** Encodes the queued spans into the open chunk. */
+  private encodeQueued(): void {
+    const queue = this.queue;
+    if (this.encoder === undefined || queue.length === 0) return;
+    // A new array: emptying this one (length = 0) is a call into the runtime, and shrinks it.
+    this.queue = [];
+    for (let i = 0; i < queue.length; i++) this.encode(queue[i]!);
+  }
+
+  /** Encodes `span` into the open chunk, closing it at {@link chunkSize} spans; a span that cannot be encoded is counted as failed. */
+  private encode(span: ReadableSpan): void {
+    const encoder = this.encoder!;
+    try {
+      encoder.add(span);
+    } catch (err) {
+      this.onResult(1, { code: ExportResultCode.FAILED, error: err as Error });
+    }
+    if (encoder.count >= this.chunkSize) this.closeChunk();
+  }
+
+  /** Moves the open chunk to the closed ones. */
+  private closeChunk(): void {
+    const encoder = this.encoder!;
+    const n = encoder.count;
+    if (n === 0) return;
+    try {
+      this.chunks.push({ count: n, body: encoder.take() });
+      this.chunked += n;
+    } catch (err) {
+      encoder.clear();
+      this.onResult(n, { code: ExportResultCode.FAILED, error: err as Error });
     }
   }
 
@@ -157,6 +208,8 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
       this.queue = spans === this.queue ? [] : this.queue.slice(spans.length);
       return { count: spans.length, spans };
     }
+    this.encodeQueued();
+    if (this.chunks.length === 0 || this.chunked + this.encoder!.count <= max) this.closeChunk();
     const parts: Uint8Array[] = [];
     let count = 0;
     while (this.chunks.length > 0 && count + this.chunks[0]!.count <= max) {
@@ -164,17 +217,6 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
       parts.push(c.body!);
       count += c.count;
       this.chunked -= c.count;
-    }
-    if (count < max && this.queue.length > 0) {
-      const n = Math.min(max - count, this.queue.length);
-      const spans = n === this.queue.length ? this.queue : this.queue.slice(0, n);
-      this.queue = spans === this.queue ? [] : this.queue.slice(n);
-      try {
-        parts.push(this.exporter.encode!(spans));
-        count += n;
-      } catch (err) {
-        this.onResult(n, { code: ExportResultCode.FAILED, error: err as Error });
-      }
     }
     if (count === 0) return undefined;
     // Protobuf messages concatenate: the request's resource_spans field is repeated.
@@ -305,6 +347,7 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
     this.queue = [];
     this.chunks = [];
     this.chunked = 0;
+    this.encoder?.clear();
     this.inFlight = undefined;
     this.stats.failed += n;
     return n;
@@ -331,6 +374,8 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
   flushSync(timeoutMs: number): number {
     const inFlight = this.inFlight;
     this.inFlight = undefined;
+    // Spans that cannot be encoded are counted as failed here, and not again below.
+    this.encodeQueued();
     const n = this.queued + (inFlight?.count ?? 0);
     if (n === 0) return 0;
     // A receiver that is already failing would only make the exit wait for nothing.
@@ -343,6 +388,7 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
     this.queue = [];
     this.chunks = [];
     this.chunked = 0;
+    this.encoder?.clear();
     if (ok) this.stats.exported += n;
     else this.stats.failed += n;
     return ok ? 0 : n;
@@ -357,7 +403,8 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
     const parts: Uint8Array[] = [];
     if (inFlight?.body !== undefined) parts.push(inFlight.body);
     for (const c of this.chunks) parts.push(c.body!);
-    if (this.queue.length > 0) parts.push(this.exporter.encode!(this.queue));
+    const open = this.encoder!.take();
+    if (open !== undefined) parts.push(open);
     return this.exporter.exportEncodedSync?.(Buffer.concat(parts), timeoutMs) ?? false;
   }
 

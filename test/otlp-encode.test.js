@@ -8,7 +8,7 @@ const api = require('@opentelemetry/api');
 const { BasicTracerProvider } = require('@opentelemetry/sdk-trace-base');
 const { resourceFromAttributes } = require('@opentelemetry/resources');
 const { ProtobufTraceSerializer, JsonTraceSerializer } = require('@opentelemetry/otlp-transformer');
-const { encodeProtobuf, encodeJson } = require('../dist/otlp-encode');
+const { ChunkEncoder, encodeProtobuf, encodeJson } = require('../dist/otlp-encode');
 
 function spans() {
   const ended = [];
@@ -245,6 +245,75 @@ describe('OTLP encoder', () => {
     const ctx = { traceId: '0AF7651916CD43DD8448EB211C80319C', spanId: 'B7AD6B7169203331', traceFlags: 1, isRemote: false };
     const s = [fake(template(), { links: [{ context: ctx, attributes: {} }], spanContext: () => ctx })];
     assert.deepEqual(decode(encodeProtobuf(s)), decode(ProtobufTraceSerializer.serializeRequest(s)));
+  });
+
+  it('protobuf, a span at a time (ChunkEncoder): each body taken decodes as upstream\'s serialization of its spans; tracers that come and go', () => {
+    // The processor adds spans as they end and takes a body every 128 spans or at an export:
+    // bodies of any size, from scopes and resources that appear, vanish for a body and return.
+    const rand = lcg(5);
+    const r1 = resourceFromAttributes({ r: 1 });
+    const r2 = resourceFromAttributes({ r: 2 });
+    const all = spans();
+    const t = template();
+    // One object per scope, as a tracer shares its own (upstream groups by the object, we by name, version and schema URL).
+    const scopes = Array.from({ length: 12 }, (_, i) => ({ name: `scope-${i % 4}`, version: i % 8 < 4 ? '1' : undefined, schemaUrl: i < 8 ? undefined : 'https://s' }));
+    for (let i = 0; i < 300; i++) {
+      all.push(fake(t, { instrumentationScope: scopes[(i * 7) % 12], resource: i % 5 ? r1 : r2, attributes: { i: i % 3, s: 'same' } }));
+    }
+    const e = new ChunkEncoder();
+    assert.equal(e.take(), undefined, 'an empty body is no body');
+    let at = 0;
+    let bodies = 0;
+    while (at < all.length) {
+      // 1 to 60 spans a body, from one scope only now and then.
+      const n = rand(5) === 0 ? 1 + rand(3) : 1 + rand(60);
+      const part = all.slice(at, at + n);
+      for (const s of part) e.add(s);
+      assert.equal(e.count, part.length);
+      const body = e.take();
+      assert.equal(e.count, 0);
+      assert.deepEqual(decode(body), decode(ProtobufTraceSerializer.serializeRequest(part)), `body ${bodies} (spans ${at}..${at + n})`);
+      at += n;
+      bodies++;
+    }
+    // A writer (and its buffer) is kept only for the scopes of the last body.
+    e.add(all[all.length - 1]);
+    e.take();
+    e.add(all[all.length - 1]);
+    e.take();
+    assert.equal([...e.writers.values()].reduce((n, m) => n + m.size, 0), 1, 'writers of scopes gone since');
+    assert.equal(e.byScope.size, 1);
+    // clear() drops the open body's spans, and the next body does not copy from their bytes.
+    for (const s of all.slice(0, 10)) e.add(s);
+    e.clear();
+    assert.equal(e.count, 0);
+    assert.equal(e.take(), undefined);
+    e.add(all[5]);
+    assert.deepEqual(decode(e.take()), decode(ProtobufTraceSerializer.serializeRequest([all[5]])));
+  });
+
+  it('protobuf, a span at a time: a span that throws while it is encoded leaves nothing behind', () => {
+    const attributes = { a: 'same', b: 1, c: 'also the same' };
+    const bad = fake(template(), {
+      attributes: {
+        a: 'same',
+        b: 1,
+        get c() {
+          throw new Error('a getter that throws');
+        },
+      },
+    });
+    const good = [fake(template(), { attributes }), fake(template(), { attributes }), fake(template(), { attributes: { ...attributes, d: 2 } })];
+    const e = new ChunkEncoder();
+    e.add(good[0]);
+    assert.throws(() => e.add(bad), /a getter that throws/);
+    assert.equal(e.count, 1);
+    // The next spans have the attributes the failed one began to write: nothing may be copied from its bytes.
+    e.add(good[1]);
+    e.add(good[2]);
+    assert.deepEqual(decode(e.take()), decode(ProtobufTraceSerializer.serializeRequest(good)));
+    assert.throws(() => encodeProtobuf([good[0], bad]), /a getter that throws/);
+    assert.deepEqual(decode(encodeProtobuf(good)), decode(ProtobufTraceSerializer.serializeRequest(good)), 'encodeProtobuf after a failed call');
   });
 
   it('JSON: the same content as upstream OTLP/JSON', () => {
