@@ -11,6 +11,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { hasTaskset, pinSelf, start, stop, appNode, cleanEnv } = require('./lib/proc');
+const { pinPostgres } = require('./lib/pg-pin');
 const { checkWrk } = require('./lib/wrk');
 const { sinkClient, runOne } = require('./lib/load');
 const { measureStartup } = require('./lib/startup');
@@ -161,9 +162,11 @@ async function main() {
   const sinkProc = start(process.execPath, [path.join(__dirname, 'sink.js')], { env: cleanEnvBase, cpu: opts.cores.load });
   const sink = sinkClient((await sinkProc.waitFor(/listening (\d+)/, 10_000))[1]);
   let downstream;
+  let pgPin;
   const cleanup = async () => {
     await stop(sinkProc, 2000);
     if (downstream) await stop(downstream, 2000);
+    pgPin?.restore();
   };
   try {
     const variants = variantsFor(opts, sink.tracesUrl);
@@ -178,6 +181,16 @@ async function main() {
       appEnv.DOWNSTREAM_URL = `http://127.0.0.1:${(await downstream.waitFor(/listening (\d+)/, 10_000))[1]}/`;
     }
     const envFor = (v) => (v.preload ? { ...opts.env, ...appEnv } : appEnv);
+    // The database serves express-pg from the load core too (bench/lib/pg-pin.js says why).
+    if (hasTaskset && (profiled ? profiled[0] === 'express-pg' : !opts.skip.includes('load') && opts.apps.includes('express-pg'))) {
+      pgPin = await pinPostgres(cores.load, {
+        host: process.env.PGHOST || '127.0.0.1',
+        port: Number(process.env.PGPORT || 5432),
+        user: process.env.PGUSER || 'postgres',
+        database: process.env.PGDATABASE || 'test',
+      });
+      console.error(`bench: ${pgPin.note}`);
+    }
 
     if (profiled) {
       const [appName, varName = 'ours'] = profiled;
@@ -189,7 +202,7 @@ async function main() {
       return;
     }
 
-    const sections = [header(opts)];
+    const sections = [header(opts) + (pgPin ? `\n${pgPin.note}.` : '')];
     const json = { date: new Date().toISOString(), node: appNode.version, opts, records: [] };
     if (!opts.skip.includes('load')) {
       const rates = {};

@@ -200,7 +200,10 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
     }
   }
 
-  /** Takes the next batch: encoded chunks first, then queued spans (encoded here when the exporter encodes ahead). */
+  /**
+   * Takes the next batch: spans as objects, or, when the exporter encodes ahead, the closed
+   * chunks in order, with the open one closed and taken after them when it fits the batch.
+   */
   private takeBatch(): Batch | undefined {
     const max = this.settings.maxExportBatchSize;
     if (this.chunkSize === 0) {
