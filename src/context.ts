@@ -58,6 +58,26 @@ export function runIn<R>(ctx: Context, fn: (...args: any[]) => R, thisArg: unkno
   return storage.run(ctx, Reflect.apply, fn, thisArg, args) as R;
 }
 
+/**
+ * Makes the root context the active one, for code that must not keep the caller's (what it
+ * creates, timers among them, would hold that context until they are done), and returns what to
+ * give {@link leaveRoot} afterwards, in a `finally`. Cheaper than {@link runIn}: no arguments are
+ * passed along, and on Node 20 two stores on the current async resource instead of four loads and
+ * stores. Does nothing under another context manager (the API has no such call).
+ */
+export function enterRoot(): Context | undefined {
+  if (storage === undefined) return undefined;
+  const prior = storage.getStore();
+  if (prior === undefined || prior === ROOT_CONTEXT) return undefined;
+  storage.enterWith(ROOT_CONTEXT);
+  return prior;
+}
+
+/** Makes `prior`, from {@link enterRoot}, the active context again. */
+export function leaveRoot(prior: Context | undefined): void {
+  if (prior !== undefined) storage!.enterWith(prior);
+}
+
 /** The API's key for the active span (`createContextKey` is `Symbol.for`, so every copy of the API shares it). */
 const SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN');
 

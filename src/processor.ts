@@ -234,10 +234,14 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
    */
   private schedule(): void {
     if (this.timer !== undefined || this.inFlight !== undefined || this.queued === 0) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.exportBatch();
-    }, this.settings.scheduleDelayMs);
+    // Armed in the root context: a timer keeps the context it was made in (here, that of the app
+    // code that ended a span, with whatever the app keeps in it) until it fires.
+    this.timer = context.with(ROOT_CONTEXT, () =>
+      setTimeout(() => {
+        this.timer = undefined;
+        this.exportBatch();
+      }, this.settings.scheduleDelayMs),
+    );
     // Never keep the app alive just to export.
     this.timer.unref();
   }

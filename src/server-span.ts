@@ -39,9 +39,11 @@ export class ServerContext extends ContextWithSpan {
 
   /**
    * Once the span has ended: holds a stand-in with its ids and flags instead (see
-   * `AgentSpan#retired`), and lets go of the error it kept. This context outlives the request:
-   * when a response finishes, Node arms the connection's keep-alive timer, in this context, and
-   * the timer keeps it until the connection's next request or its timeout. With the span, each
+   * `AgentSpan#retired`), and lets go of the error it kept. This context can outlive the request:
+   * when a response finishes, Node arms the connection's keep-alive timer, in this context when
+   * the app listens to `finish` too (otherwise `finish` is emitted in the root context, see
+   * `wrapResponseEmit`), and the timer keeps it until the connection's next request or its
+   * timeout; so does anything the app schedules from the request. With the span, each
    * idle keep-alive connection held its last request's span, attributes and strings through every
    * scavenge (~0.9 kB surviving a scavenge per connection, measured on Node 24), bytes that make
    * V8 grow its young generation sooner (bench/README, "What the RSS is"). Code that

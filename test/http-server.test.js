@@ -204,9 +204,11 @@ describe('http server spans', function () {
     assert.equal((await serverSpan('sent-s-string')).attributes['http.response.status_code'], 202);
   });
 
-  it('an idle keep-alive connection does not keep its last request\'s span alive; code that runs later still sees its ids', async () => {
-    // Node arms each connection's keep-alive timer in the finishing request's context, and the
-    // timer holds that context until the connection's next request.
+  it('an idle keep-alive connection keeps neither its last request\'s span nor its context alive; code that runs later still sees its ids', async () => {
+    // Node arms each connection's keep-alive timer when the response finishes, and the timer
+    // holds the context it was made in until the connection's next request: the agent emits
+    // `finish` in the root context when only Node listens to it (an app's listener still runs in
+    // the request's, below).
     const handle = runFixture({
       script: require('node:path').join(__dirname, 'fixtures', 'http', 'keepalive.js'),
       mode: 'require',
@@ -230,11 +232,12 @@ describe('http server spans', function () {
       let report;
       for (const deadline = Date.now() + 3000; ;) {
         report = JSON.parse((await send(port, '/alive')).body);
-        if (report.alive === 0 || Date.now() > deadline) break;
+        if ((report.alive === 0 && report.contexts === 0) || Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 50));
       }
       assert.equal(report.of, N);
       assert.equal(report.alive, 0, `${report.alive} of ${N} spans still reachable from ${agent.totalSocketCount} idle connections`);
+      assert.equal(report.contexts, 0, `${report.contexts} of ${N} request contexts still reachable from ${agent.totalSocketCount} idle connections`);
       // Code that ran after the response, in the request's context: the server span's ids, not recording.
       assert.equal(report.late.length, N);
       for (const l of report.late) {
@@ -247,6 +250,14 @@ describe('http server spans', function () {
       const children = mine.filter((s) => s.name === 'late child');
       assert.deepEqual(new Set(children.map((c) => c.parentSpanId)), new Set(servers.keys()));
       for (const c of children) assert.equal(c.traceId, servers.get(c.parentSpanId).traceId);
+      // A `finish` listener of the app's runs in its request's context.
+      await new Promise((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/finish', agent }, (res) => res.resume().on('end', resolve)).on('error', reject);
+      });
+      const [finishSpan] = (await collector.waitForSpans((list) => list.some((s) => s.attributes['url.path'] === '/finish' || s.attributes['http.target'] === '/finish')))
+        .filter((s) => s.attributes['url.path'] === '/finish' || s.attributes['http.target'] === '/finish');
+      report = JSON.parse((await send(port, '/alive')).body);
+      assert.deepEqual(report.finished, [finishSpan.spanId]);
       agent.destroy();
     } finally {
       await handle.kill();

@@ -142,6 +142,35 @@ describe('batch processor: encoding ahead (OTLP protobuf)', () => {
     await exporter.shutdown();
   });
 
+  it('the schedule-delay timer is armed in the root context: it keeps no context of the app\'s until it fires', async () => {
+    const v8 = require('node:v8');
+    const vm = require('node:vm');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc');
+    const { context, createContextKey, ROOT_CONTEXT, SpanKind } = require('@opentelemetry/api');
+    const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
+    assert.ok(context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable()));
+    try {
+      const e = encodingExporter();
+      const p = new BatchProcessor(e, { scheduleDelayMs: 60000, exportTimeoutMs: 60000, maxQueueSize: 2048, maxExportBatchSize: 512 }, 'test');
+      const key = createContextKey('app data');
+      // A span ended inside a context of the app's (a request's, with what the app keeps in it).
+      const endIn = () => {
+        const ctx = ROOT_CONTEXT.setValue(key, { body: 'x'.repeat(10000) });
+        context.with(ctx, () => p.onEnd({ ...numbered(1), kind: SpanKind.SERVER }));
+        return new WeakRef(ctx);
+      };
+      const ref = endIn();
+      await nextTurn();
+      gc();
+      assert.equal(p.pending, true, 'the span waits for the timer');
+      assert.equal(ref.deref(), undefined, 'the app\'s context is still reachable');
+      assert.equal(p.abandon(), 1);
+    } finally {
+      context.disable();
+    }
+  });
+
   it('the queue cap counts encoded spans; a hung export holds one batch; the exit flush sends in-flight, encoded and queued spans in one body', async () => {
     const e = encodingExporter();
     const p = new BatchProcessor(e, { scheduleDelayMs: 60000, exportTimeoutMs: 60000, maxQueueSize: 3 * CHUNK, maxExportBatchSize: CHUNK }, 'test');

@@ -18,7 +18,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Context, type TextMapGetter } from '@opentelemetry/api';
-import { activeContext, contextWithSpan, kContext, runIn } from '../context';
+import { activeContext, contextWithSpan, enterRoot, kContext, leaveRoot, runIn } from '../context';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { agent, reportInternalError } from '../agent';
 import {
@@ -99,6 +99,23 @@ function othersListen(emitter: unknown, event: string | symbol): boolean {
   return events[event] !== undefined && !onlyNodeListens(emitter, event);
 }
 
+/**
+ * Whether Node's `resOnFinish` is what a server response's single `finish` listener is: known
+ * once the first response of a traced request finishes (undefined before). Node adds it before it
+ * emits `request`, so no listener of the app's comes before it; when it is the only one, the
+ * `finish` listeners are Node's alone.
+ */
+let nodeFinishListener: boolean | undefined;
+
+/** Whether only Node listens to a server response's `finish`, read from its `_events`. */
+function onlyNodeFinishes(emitter: unknown): boolean {
+  const l = (emitter as { _events?: Record<string, unknown> })._events?.finish;
+  if (typeof l !== 'function') return false;
+  // A bound function's name is made by a call into V8 (~75 ns): read it once.
+  if (nodeFinishListener === undefined) nodeFinishListener = l.name === 'bound resOnFinish';
+  return nodeFinishListener;
+}
+
 /** Whether an emit on an object carrying `ctx`, of an event others listen to, should enter it. */
 function shouldEnter(ctx: Context): boolean {
   // Entering a context costs an AsyncLocalStorage run (and every async resource made inside it
@@ -131,12 +148,24 @@ export function wrapResponseEmit(original: (...args: any[]) => boolean) {
     if (!ends && !listened) return Reflect.apply(original, this, arguments);
     const ctx = (this as Bound)[kContext];
     if (ctx === undefined) return Reflect.apply(original, this, arguments);
-    const enter = listened && shouldEnter(ctx);
     if (!ends || !(ctx instanceof ServerContext)) {
-      return enter ? runIn(ctx, original, this, arguments) : Reflect.apply(original, this, arguments);
+      return listened && shouldEnter(ctx) ? runIn(ctx, original, this, arguments) : Reflect.apply(original, this, arguments);
     }
     try {
-      return enter ? runIn(ctx, original, this, arguments) : Reflect.apply(original, this, arguments);
+      // When only Node listens to `finish`, its listener arms the connection's keep-alive timer,
+      // which keeps the context it was made in until the connection's next request or its
+      // timeout: ~250 bytes an idle connection (the context, the request's state, the ended
+      // span's stand-in) through every scavenge. Nothing there needs the request's context, and
+      // with no agent that timer holds none, so `finish` is emitted in the root context then.
+      if (listened && event === 'finish' && onlyNodeFinishes(this)) {
+        const prior = enterRoot();
+        try {
+          return Reflect.apply(original, this, arguments);
+        } finally {
+          leaveRoot(prior);
+        }
+      }
+      return listened && shouldEnter(ctx) ? runIn(ctx, original, this, arguments) : Reflect.apply(original, this, arguments);
     } finally {
       endServerSpan(this as Res, ctx, event === 'close');
     }
