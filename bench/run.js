@@ -18,6 +18,7 @@ const { measureStartup } = require('./lib/startup');
 const { measureInstall, measureExisting } = require('./lib/footprint');
 const { summarize, loadTables, notes, startupTable, installTable, targetsTable } = require('./lib/report');
 const { profileApp } = require('./lib/profile');
+const { measureStalls, stallsNote } = require('./lib/stalls');
 
 const REPO = path.resolve(__dirname, '..');
 const APPS = {
@@ -46,6 +47,7 @@ const HELP = `usage: npm run bench -- [options]      (or: node bench/run.js [opt
   --env K=V             extra environment for the agent runs (repeatable)
   --startup-runs N      runs per case for start-up times (default 10)
   --skip LIST           sections to skip, of load,startup,install
+  --stall-probe S       seconds of the machine's stall probe before the runs (default 5; 0 skips)
   --cores APP,LOAD      cores for the app / for load, sink and downstream (default 0,1)
   --profile APP[:VAR]   only profile APP (node --cpu-prof) under our agent, or under variant VAR
                         (none, upstream, a --variant name), and summarize it
@@ -60,10 +62,10 @@ function parseArgs(argv) {
   const o = {
     apps: Object.keys(APPS), rounds: 3, duration: 10, openDuration: undefined, warmup: 3, connections: 50,
     openConnections: 32, rate: undefined, rateFraction: 0.5, upstream: undefined, variants: [], env: {},
-    startupRuns: 10, skip: [], cores: { app: 0, load: 1 }, profile: undefined, out: path.join(__dirname, 'results'),
+    startupRuns: 10, skip: [], stallProbe: 5, cores: { app: 0, load: 1 }, profile: undefined, out: path.join(__dirname, 'results'),
   };
   const quick = argv.includes('--quick');
-  if (quick) Object.assign(o, { rounds: 1, duration: 3, warmup: 1, startupRuns: 3 });
+  if (quick) Object.assign(o, { rounds: 1, duration: 3, warmup: 1, startupRuns: 3, stallProbe: 1 });
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -92,6 +94,7 @@ function parseArgs(argv) {
       case '--env': { const [k, ...v] = val().split('='); o.env[k] = v.join('='); break; }
       case '--startup-runs': o.startupRuns = Math.max(1, num()); break;
       case '--skip': o.skip = val().split(','); break;
+      case '--stall-probe': o.stallProbe = num(); break;
       case '--cores': { const [app, load] = val().split(','); o.cores = { app, load }; break; }
       case '--profile': o.profile = val(); break;
       case '--out': o.out = path.resolve(val()); break;
@@ -202,8 +205,12 @@ async function main() {
       return;
     }
 
-    const sections = [header(opts) + (pgPin ? `\n${pgPin.note}.` : '')];
     const json = { date: new Date().toISOString(), node: appNode.version, opts, records: [] };
+    if (opts.stallProbe > 0 && !opts.skip.includes('load')) {
+      console.error(`stall probe (${opts.stallProbe} s)...`);
+      json.stalls = await measureStalls([cores.app, cores.load], opts.stallProbe);
+    }
+    const sections = [header(opts) + (pgPin ? `\n${pgPin.note}.` : '') + (json.stalls ? `\n${stallsNote(json.stalls)}` : '')];
     if (!opts.skip.includes('load')) {
       const rates = {};
       for (let round = 1; round <= opts.rounds; round++) {
