@@ -157,7 +157,7 @@ export function wrapResponseEmit(original: (...args: any[]) => boolean) {
       // timeout: ~250 bytes an idle connection (the context, the request's state, the ended
       // span's stand-in) through every scavenge. Nothing there needs the request's context, and
       // with no agent that timer holds none, so `finish` is emitted in the root context then.
-      if (listened && event === 'finish' && onlyNodeFinishes(this)) {
+      if (event === 'finish' && onlyNodeFinishes(this)) {
         const prior = enterRoot();
         try {
           return Reflect.apply(original, this, arguments);
