@@ -14,6 +14,7 @@ const { hasTaskset, pinSelf, start, stop, appNode, cleanEnv } = require('./lib/p
 const { pinPostgres } = require('./lib/pg-pin');
 const { checkWrk } = require('./lib/wrk');
 const { sinkClient, runOne } = require('./lib/load');
+const { runPaired } = require('./lib/paired');
 const { measureStartup } = require('./lib/startup');
 const { measureInstall, measureExisting } = require('./lib/footprint');
 const { summarize, loadTables, notes, startupTable, installTable, targetsTable } = require('./lib/report');
@@ -32,8 +33,12 @@ const UPSTREAM_REGISTER = 'node_modules/@opentelemetry/auto-instrumentations-nod
 
 const HELP = `usage: npm run bench -- [options]      (or: node bench/run.js [options])
   --apps LIST           apps to load, of ${Object.keys(APPS).join(',')} (default: all)
+  --method M            paired (default): all variants of an app run at once on the app core
+                        and take turns of --slice s under load; ratios are medians over pairs of
+                        neighbouring turns. sequential: one variant's run after the other's
+  --slice S             seconds per turn in the paired method (default 1)
   --rounds N            interleaved rounds; medians are over rounds (default 3)
-  --duration S          closed-loop seconds per run (default 10)
+  --duration S          closed-loop seconds per run, per variant (default 10)
   --open-duration S     open-loop seconds per run (default: --duration; 0 skips the open loop)
   --warmup S            wrk warm-up seconds before measuring (default 3)
   --connections N       wrk connections (default 50)
@@ -61,7 +66,7 @@ const HELP = `usage: npm run bench -- [options]      (or: node bench/run.js [opt
 function parseArgs(argv) {
   const o = {
     apps: Object.keys(APPS), rounds: 3, duration: 10, openDuration: undefined, warmup: 3, connections: 50,
-    openConnections: 32, rate: undefined, rateFraction: 0.5, upstream: undefined, variants: [], env: {},
+    method: 'paired', slice: 1, openConnections: 32, rate: undefined, rateFraction: 0.5, upstream: undefined, variants: [], env: {},
     startupRuns: 10, skip: [], stallProbe: 5, cores: { app: 0, load: 1 }, profile: undefined, out: path.join(__dirname, 'results'),
   };
   const quick = argv.includes('--quick');
@@ -81,6 +86,8 @@ function parseArgs(argv) {
       case '--quick': break;
       case '--help': case '-h': console.log(HELP); process.exit(0); break;
       case '--apps': o.apps = val().split(',').filter(Boolean); break;
+      case '--method': o.method = val(); break;
+      case '--slice': o.slice = num(); break;
       case '--rounds': o.rounds = Math.max(1, num()); break;
       case '--duration': o.duration = num(); break;
       case '--open-duration': o.openDuration = num(); break;
@@ -103,6 +110,8 @@ function parseArgs(argv) {
     }
   }
   o.openDuration ??= o.duration;
+  if (o.method !== 'paired' && o.method !== 'sequential') throw new Error('--method is paired or sequential');
+  if (o.method === 'paired' && !(o.slice >= 1)) throw new Error('--slice must be at least 1 (wrk runs whole seconds)');
   for (const a of [...o.apps, ...(o.profile ? [o.profile.split(':')[0]] : [])]) if (!APPS[a]) throw new Error(`unknown app ${a}`);
   return o;
 }
@@ -142,7 +151,10 @@ function header(opts) {
     `# @acme/otel-agent benchmark — ${new Date().toISOString()}`,
     `Node ${appNode.version}${appNode.path === process.execPath ? '' : ` (${appNode.path})`}, ${os.cpus()[0]?.model} × ${os.cpus().length}, commit ${commit}, load average ${load.toFixed(2)} at start.`,
     `App on core ${opts.cores.app}; wrk, open-loop generator, sink and downstream on core ${opts.cores.load}${hasTaskset ? '' : ' (taskset missing: NOT pinned)'}. ` +
-      `${opts.rounds} round(s), ${opts.duration} s closed loop (${opts.connections} connections) + ${opts.openDuration} s open loop per run, ${opts.warmup} s warm-up.`,
+      `${opts.rounds} round(s), ${opts.duration} s closed loop (${opts.connections} connections) + ${opts.openDuration} s open loop per run, ${opts.warmup} s warm-up. ` +
+      (opts.method === 'paired'
+        ? `Paired: in each round, every variant of an app runs at once and they take turns of ${opts.slice} s under load; ratios are medians over neighbouring turns, then over rounds.`
+        : 'Sequential: one run after the other; ratios are paired within a round.'),
     load > 0.5 ? `\n> **Warning:** the machine was busy when the benchmark started (load ${load.toFixed(2)}); numbers are noisy.` : '',
   ].join('\n');
 }
@@ -166,8 +178,10 @@ async function main() {
   const sink = sinkClient((await sinkProc.waitFor(/listening (\d+)/, 10_000))[1]);
   let downstream;
   let pgPin;
+  const extraSinks = [];
   const cleanup = async () => {
     await stop(sinkProc, 2000);
+    for (const p of extraSinks) await stop(p, 2000);
     if (downstream) await stop(downstream, 2000);
     pgPin?.restore();
   };
@@ -184,6 +198,15 @@ async function main() {
       appEnv.DOWNSTREAM_URL = `http://127.0.0.1:${(await downstream.waitFor(/listening (\d+)/, 10_000))[1]}/`;
     }
     const envFor = (v) => (v.preload ? { ...opts.env, ...appEnv } : appEnv);
+    // Paired runs keep every variant's spans apart: a sink each (ours uses the one above).
+    const sinks = { ours: sink };
+    if (opts.method === 'paired' && !opts.profile) {
+      for (const v of variants.filter((x) => x.preload && x.name !== 'ours')) {
+        const p = start(process.execPath, [path.join(__dirname, 'sink.js')], { env: cleanEnvBase, cpu: opts.cores.load });
+        extraSinks.push(p);
+        sinks[v.name] = sinkClient((await p.waitFor(/listening (\d+)/, 10_000))[1]);
+      }
+    }
     // The database serves express-pg from the load core too (bench/lib/pg-pin.js says why).
     if (hasTaskset && (profiled ? profiled[0] === 'express-pg' : !opts.skip.includes('load') && opts.apps.includes('express-pg'))) {
       pgPin = await pinPostgres(cores.load, {
@@ -215,6 +238,21 @@ async function main() {
       const rates = {};
       for (let round = 1; round <= opts.rounds; round++) {
         for (const name of opts.apps) {
+          if (opts.method === 'paired') {
+            const recs = await runPaired(appDef(name), variants, { opts, sinks, cores, rate: opts.rate ?? rates[name], envFor });
+            for (const rec of recs) {
+              rec.round = round;
+              if (rec.variant === 'none' && rates[name] === undefined && rec.rate) rates[name] = rec.rate;
+              json.records.push(rec);
+              console.error(
+                `round ${round} ${name} ${rec.variant}: ` +
+                  (rec.error
+                    ? `FAILED ${rec.error}`
+                    : `${Math.round(rec.rps)} req/s (${rec.pairedRpsRatio.toFixed(2)}×), ${rec.cpuUsPerReq.toFixed(1)} µs/req, p99@${rec.rate} ${rec.openP99} ms (turns ${rec.openTurnP99}), ${rec.spans} spans / ${rec.served} served`),
+              );
+            }
+            continue;
+          }
           // Rotate the order each round; round 1 starts with no agent, which fixes the open-loop rate.
           const order = variants.map((_, i) => variants[(i + round - 1) % variants.length]);
           for (const v of order) {

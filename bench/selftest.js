@@ -2,7 +2,7 @@
 /**
  * Checks the benchmark's own parts, no timing involved: the sink's wire-format span counter
  * against requests encoded by protobufjs (a dev dependency) from the OTLP .proto files, and the
- * wrk report parser. Run: `node bench/selftest.js` (exit code 0 when every check passes).
+ * wrk report parser, and the open-loop generator against a local server. Run: `node bench/selftest.js` (exit code 0 when every check passes).
  */
 const assert = require('node:assert/strict');
 const path = require('node:path');
@@ -87,4 +87,50 @@ Transfer/sec:      1.67MB
   assert.deepEqual(r, { requests: 45678, seconds: 3, rps: 15226, p50: 0.85, p90: 4, p99: 1200, non2xx: 7, socketErrors: 3 });
 });
 
-console.log(`${passed} passed, 0 failed`);
+/** The open-loop generator against a local server: response framing, and paired turns. */
+async function openLoopChecks() {
+  const http = require('node:http');
+  const { Generator, runPaired } = require('./open-loop');
+  const server = http.createServer((req, res) => {
+    if (req.url === '/chunked') {
+      res.write('ab');
+      res.end('cd');
+    } else if (req.url === '/lower') {
+      // fastify writes its header names in lower case; a 404 must count as non-2xx.
+      res.writeHead(404, { 'content-length': '2' });
+      res.end('no');
+    } else {
+      res.end('hello');
+    }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  try {
+    for (const [p, non2xx] of [['/plain', 0], ['/chunked', 0], ['/lower', 200]]) {
+      const r = await new Generator({ url: new URL(base + p), rate: 1000, duration: 0.2, connections: 4 }).run();
+      assert.equal(r.completed, 200, p);
+      assert.equal(r.non2xx, non2xx, p);
+    }
+    // Two targets, turns of 0.1 s, 0.3 s each: three turns of 100 requests each, in their own order.
+    const t0 = performance.now();
+    const r = await runPaired({ urls: [new URL(`${base}/a`), new URL(`${base}/b`)], rate: 1000, duration: 0.3, connections: 4, sliceMs: 100 });
+    assert.ok(performance.now() - t0 >= 500, 'the turns follow each other');
+    for (const t of r.targets) {
+      assert.equal(t.completed, 300);
+      assert.deepEqual(t.turns.map((x) => x.n), [100, 100, 100]);
+    }
+    passed++;
+    console.log('ok - open-loop generator: framing (length, chunked, lower-case names), status, paired turns');
+  } finally {
+    server.close();
+    server.closeAllConnections();
+  }
+}
+
+openLoopChecks().then(
+  () => console.log(`${passed} passed, 0 failed`),
+  (err) => {
+    console.error('not ok - open-loop generator:', err);
+    process.exitCode = 1;
+  },
+);

@@ -133,4 +133,4 @@ async function runOne(app, variant, ctx) {
   return rec;
 }
 
-module.exports = { sinkClient, runOne, openLoop };
+module.exports = { sinkClient, runOne, openLoop, agentReportedDrops };
