@@ -15,7 +15,9 @@
  *
  * Paired: `--urls A,B[,...] --slice S` loads the URLs in turns of S seconds (A, B, A, B, ...), each
  * at `--rate` during its turns for `--duration` seconds of its own, on connections of its own, and
- * prints {targets: [one summary per URL, with `turns`: [{n, p50, p99}] per turn], maxLagMs}.
+ * prints {targets: [one summary per URL, with `turns`: [{n, p50, p99}] per turn], maxLagMs}. Requests
+ * an app has not been able to take by the end of its turn are not sent into the next app's turn:
+ * they count with their wait so far (a lower bound) and as `missed`.
  */
 const net = require('node:net');
 
@@ -134,6 +136,7 @@ class Generator {
     this.errors = 0;
     this.non2xx = 0;
     this.lost = 0;
+    this.missed = 0; // paired mode: requests still queued when the turn ended (see expire)
     this.replaced = 0;
     this.maxLagMs = 0;
     for (let i = 0; i < connections; i++) {
@@ -172,8 +175,30 @@ class Generator {
     return c * s.of * s.sliceMs + s.index * s.sliceMs + (active - c * s.sliceMs);
   }
 
+  /** In paired mode, whether `now` is in one of this generator's turns. */
+  inTurn(now) {
+    const s = this.slot;
+    return !s || Math.floor((now - this.start) / s.sliceMs) % s.of === s.index;
+  }
+
+  /**
+   * The turn is over and requests still wait for a connection: the app did not keep up. They are
+   * not sent into the next app's turn (the load would follow into it); each counts as completed
+   * with its wait so far, a lower bound, and as missed.
+   */
+  expire(now) {
+    const p = this.pending;
+    for (let i = 0; i < p.length; i += 2) {
+      this.cycles[this.completed] = p[i + 1];
+      this.latencies[this.completed++] = now - p[i];
+      this.missed++;
+    }
+    this.pending = [];
+  }
+
   tick() {
     const now = performance.now();
+    if (this.slot && this.pending.length > 0 && !this.inTurn(now)) this.expire(now);
     const due = this.dueBy(now - this.start);
     if (due > this.sent) this.maxLagMs = Math.max(this.maxLagMs, now - (this.start + this.dueAt(this.sent)));
     for (; this.sent < due; this.sent++) {
@@ -182,7 +207,7 @@ class Generator {
       if (c) c.send(now, turn);
       else this.pending.push(now, turn);
     }
-    if (this.sent < this.total) this.timer = setTimeout(() => this.tick(), 1);
+    if (this.sent < this.total || this.pending.length > 0) this.timer = setTimeout(() => this.tick(), 1);
     else this.maybeDone();
   }
 
@@ -190,7 +215,7 @@ class Generator {
     if (this.cycles) this.cycles[this.completed] = conn.turn;
     this.latencies[this.completed++] = performance.now() - conn.t0;
     if (status < 200 || status >= 400) this.non2xx++;
-    if (this.pending.length > 0) conn.send(this.pending.shift(), this.pending.shift());
+    if (this.pending.length > 0 && this.inTurn(performance.now())) conn.send(this.pending.shift(), this.pending.shift());
     else this.idle.push(conn);
     this.maybeDone();
   }
@@ -230,6 +255,7 @@ class Generator {
     this.done({
       sent: this.sent,
       completed: this.completed,
+      ...(this.slot && { missed: this.missed }),
       errors: this.errors,
       non2xx: this.non2xx,
       rate: Math.round(this.completed / elapsed),

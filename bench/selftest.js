@@ -95,6 +95,8 @@ async function openLoopChecks() {
     if (req.url === '/chunked') {
       res.write('ab');
       res.end('cd');
+    } else if (req.url === '/slow') {
+      setTimeout(() => res.end('late'), 20);
     } else if (req.url === '/lower') {
       // fastify writes its header names in lower case; a 404 must count as non-2xx.
       res.writeHead(404, { 'content-length': '2' });
@@ -119,8 +121,13 @@ async function openLoopChecks() {
       assert.equal(t.completed, 300);
       assert.deepEqual(t.turns.map((x) => x.n), [100, 100, 100]);
     }
+    // An app that cannot keep up (2 connections, 20 ms each: 100 requests/s of 1000) gets no load outside its turns.
+    const o = await runPaired({ urls: [new URL(`${base}/slow`), new URL(`${base}/b`)], rate: 1000, duration: 0.2, connections: 2, sliceMs: 100 });
+    assert.ok(o.targets[0].missed > 100, `missed ${o.targets[0].missed}`);
+    assert.equal(o.targets[0].completed, 200);
+    assert.equal(o.targets[1].missed, 0);
     passed++;
-    console.log('ok - open-loop generator: framing (length, chunked, lower-case names), status, paired turns');
+    console.log('ok - open-loop generator: framing (length, chunked, lower-case names), status, paired turns, no load outside a turn');
   } finally {
     server.close();
     server.closeAllConnections();

@@ -115,6 +115,7 @@ async function runPaired(app, variants, ctx) {
           openP99: o.p99,
           openMax: o.max,
           openLagMs: o.maxLagMs,
+          openMissed: o.missed,
           // The median over turns of each turn's p99: what a typical second looks like, a stall or two left out.
           openTurnP99: median(o.turns.map((t) => t.p99)),
           openTurns: o.turns,

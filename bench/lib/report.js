@@ -50,6 +50,7 @@ function summarize(records, apps, variants) {
         openTurnP99: m('openTurnP99'),
         openTurnP99Ratio: byTurns ? m('pairedOpenTurnP99Ratio') : NaN,
         openLagMs: Math.max(0, ...ok.map((r) => r.openLagMs || 0)),
+        openMissed: sum(ok.map((r) => r.openMissed || 0)),
         rssMb: m('rssMb'),
         rssRatio: paired((r, b) => r.rssMb / b.rssMb),
         peakRssMb: m('peakRssMb'),
@@ -114,6 +115,7 @@ function notes(summary) {
     if (bad.length) lines.push(`- ${s.app} / ${s.variant}: ${bad.length} run(s) did not exit cleanly after SIGTERM (${bad.join(', ')})`);
     if (s.errors > 0) lines.push(`- ${s.app} / ${s.variant}: ${s.errors} request or export error(s) (non-2xx, socket errors, timeouts, lost open-loop requests)`);
     if (s.appCpuShare < 0.85) lines.push(`- ${s.app} / ${s.variant}: the app used only ${fmt(100 * s.appCpuShare)}% of its core in the closed loop: the machine or the load side was the bottleneck, so req/s is not the app's`);
+    if (s.openMissed > 0) lines.push(`- ${s.app} / ${s.variant}: ${fmt(s.openMissed)} open-loop request(s) were still queued when the app's turn ended (it could not keep up with the rate); they count with their wait until then, a lower bound`);
     if (s.openLagMs > 20) lines.push(`- ${s.app} / ${s.variant}: the open-loop generator ran up to ${fmt(s.openLagMs)} ms late (busy load core?)`);
   }
   return lines.length ? ['### Notes', ...lines].join('\n') : '';
