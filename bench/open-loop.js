@@ -236,7 +236,7 @@ class Generator {
     if (this.errors < 1000 && this.replaced++ < 10_000) {
       const c = new Conn(this, Number(this.url.port), this.url.hostname);
       this.conns.push(c);
-      if (this.pending.length > 0) c.send(this.pending.shift(), this.pending.shift());
+      if (this.pending.length > 0 && this.inTurn(performance.now())) c.send(this.pending.shift(), this.pending.shift());
       else this.idle.push(c);
     }
     this.maybeDone();
@@ -258,7 +258,7 @@ class Generator {
       ...(this.slot && { missed: this.missed }),
       errors: this.errors,
       non2xx: this.non2xx,
-      rate: Math.round(this.completed / elapsed),
+      rate: Math.round((this.completed - this.missed) / elapsed),
       p50: q(0.5),
       p90: q(0.9),
       p99: q(0.99),

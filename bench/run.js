@@ -248,7 +248,9 @@ async function main() {
                 `round ${round} ${name} ${rec.variant}: ` +
                   (rec.error
                     ? `FAILED ${rec.error}`
-                    : `${Math.round(rec.rps)} req/s (${rec.pairedRpsRatio.toFixed(2)}×), ${rec.cpuUsPerReq.toFixed(1)} µs/req, p99@${rec.rate} ${rec.openP99} ms (turns ${rec.openTurnP99}), ${rec.spans} spans / ${rec.served} served`),
+                    : `${Math.round(rec.rps)} req/s (${rec.pairedRpsRatio.toFixed(2)}×), ${rec.cpuUsPerReq.toFixed(1)} µs/req, ` +
+                      (rec.openP99 === undefined ? '' : `p99@${rec.rate} ${rec.openP99} ms (a typical turn ${rec.openTurnP99?.toFixed(2)}), `) +
+                      `${rec.spans} spans / ${rec.served} served`),
               );
             }
             continue;
