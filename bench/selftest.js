@@ -91,11 +91,13 @@ Transfer/sec:      1.67MB
 async function openLoopChecks() {
   const http = require('node:http');
   const { Generator, runPaired } = require('./open-loop');
+  const slowArrivals = [];
   const server = http.createServer((req, res) => {
     if (req.url === '/chunked') {
       res.write('ab');
       res.end('cd');
     } else if (req.url === '/slow') {
+      slowArrivals.push(performance.now());
       setTimeout(() => res.end('late'), 20);
     } else if (req.url === '/lower') {
       // fastify writes its header names in lower case; a 404 must count as non-2xx.
@@ -122,7 +124,14 @@ async function openLoopChecks() {
       assert.deepEqual(t.turns.map((x) => x.n), [100, 100, 100]);
     }
     // An app that cannot keep up (2 connections, 20 ms each: 100 requests/s of 1000) gets no load outside its turns.
+    const s0 = performance.now();
     const o = await runPaired({ urls: [new URL(`${base}/slow`), new URL(`${base}/b`)], rate: 1000, duration: 0.2, connections: 2, sliceMs: 100 });
+    // Its turns are [0, 100) and [200, 300) ms; a request sent just before a turn's end may arrive a little after.
+    const outside = slowArrivals.filter((t) => {
+      const at = (t - s0) % 200;
+      return at > 110 && at < 195;
+    });
+    assert.deepEqual(outside, [], 'no request of the slow app arrives in the other app\'s turn');
     assert.ok(o.targets[0].missed > 100, `missed ${o.targets[0].missed}`);
     assert.equal(o.targets[0].completed, 200);
     // The other one keeps up (a request or two may wait at a turn's end when the timers run late).

@@ -59,19 +59,12 @@ function agentReportedDrops(stderr) {
 async function runOne(app, variant, ctx) {
   const { opts, sink, cores } = ctx;
   await sink.reset();
-  const env = { ...variant.env, ...ctx.extraEnv, PORT: '0', OTEL_SERVICE_NAME: `bench-${app.name}` };
-  const args = [...(variant.preload ? ['--require', variant.preload] : []), ...(variant.nodeArgs || []), app.file];
-  const proc = start(appNode.path, args, { env, cpu: cores.app });
+  const proc = startApp(app, variant, ctx.extraEnv, cores.app);
   const rec = { app: app.name, variant: variant.name };
   try {
-    const [, port] = await proc.waitFor(/listening (\d+)/, 30_000);
-    const url = `http://127.0.0.1:${port}${app.path}`;
+    const url = await firstRequest(proc, app);
     const pid = proc.child.pid;
     const load = { connections: opts.connections, cpu: cores.load };
-    // One request first: a broken app (say, no database) fails here with its answer, not as a 0 req/s row.
-    const first = await fetch(url, { signal: AbortSignal.timeout(30_000) });
-    const body = await first.text();
-    if (first.status !== 200) throw new Error(`first request answered ${first.status}: ${body.slice(0, 300)}`);
     if (opts.warmup > 0) await wrk(url, { ...load, seconds: opts.warmup });
 
     const cpu0 = cpuMs(pid);
@@ -118,8 +111,34 @@ async function runOne(app, variant, ctx) {
     const exit = await stop(proc);
     rec.exit = exit.signal || exit.code;
   }
+  await spanCounts(rec, proc, variant, sink);
+  return rec;
+}
+
+/** Starts `app` under `variant` pinned to `cpu`, with `extraEnv` on top of the variant's environment. */
+function startApp(app, variant, extraEnv, cpu) {
+  const env = { ...variant.env, ...extraEnv, PORT: '0', OTEL_SERVICE_NAME: `bench-${app.name}` };
+  const args = [...(variant.preload ? ['--require', variant.preload] : []), ...(variant.nodeArgs || []), app.file];
+  return start(appNode.path, args, { env, cpu });
+}
+
+/**
+ * The app's URL once it listens and has answered one request: a broken app (say, no database)
+ * fails here with its answer, not as a 0 req/s row.
+ */
+async function firstRequest(proc, app) {
+  const [, port] = await proc.waitFor(/listening (\d+)/, 30_000);
+  const url = `http://127.0.0.1:${port}${app.path}`;
+  const first = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+  const body = await first.text();
+  if (first.status !== 200) throw new Error(`first request answered ${first.status}: ${body.slice(0, 300)}`);
+  return url;
+}
+
+/** Once the app has exited: requests served (its own count), spans the sink received (none without a sink), loss. */
+async function spanCounts(rec, proc, variant, sink) {
   rec.served = Number(/served (\d+)/.exec(proc.out())?.[1] ?? NaN);
-  const c = await sink.settle();
+  const c = sink ? await sink.settle() : { spans: 0, roots: 0, names: {}, errors: 0 };
   Object.assign(rec, {
     spans: c.spans,
     roots: c.roots,
@@ -130,7 +149,6 @@ async function runOne(app, variant, ctx) {
     agentDrops: agentReportedDrops(proc.err()),
   });
   if (rec.error) rec.stderr = proc.err().slice(-2000);
-  return rec;
 }
 
-module.exports = { sinkClient, runOne, openLoop, agentReportedDrops };
+module.exports = { sinkClient, runOne, openLoop, startApp, firstRequest, spanCounts };

@@ -11,10 +11,10 @@
  * compare neighbours, and the ratio of each pair of turns is taken before the median.
  */
 const path = require('node:path');
-const { start, stop, cpuMs, memory, run, appNode } = require('./proc');
+const { stop, cpuMs, memory, run } = require('./proc');
 const { wrk } = require('./wrk');
 const { median } = require('./stats');
-const { agentReportedDrops } = require('./load');
+const { startApp, firstRequest, spanCounts } = require('./load');
 
 const OPEN_LOOP = path.join(__dirname, '..', 'open-loop.js');
 
@@ -37,18 +37,16 @@ async function runPaired(app, variants, ctx) {
   const runs = variants.map((v) => ({ v, rec: { app: app.name, variant: v.name, method: 'paired' }, turns: [], rss: [] }));
   try {
     for (const r of runs) {
-      const env = { ...r.v.env, ...ctx.envFor(r.v), PORT: '0', OTEL_SERVICE_NAME: `bench-${app.name}` };
-      if (sinks[r.v.name]) env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = sinks[r.v.name].tracesUrl;
-      const args = [...(r.v.preload ? ['--require', r.v.preload] : []), ...(r.v.nodeArgs || []), app.file];
-      r.proc = start(appNode.path, args, { env, cpu: cores.app });
+      const sink = sinks[r.v.name];
+      r.proc = startApp(app, r.v, { ...ctx.envFor(r.v), ...(sink && { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sink.tracesUrl }) }, cores.app);
     }
     for (const r of runs) {
-      const [, port] = await r.proc.waitFor(/listening (\d+)/, 30_000);
-      r.url = `http://127.0.0.1:${port}${app.path}`;
+      try {
+        r.url = await firstRequest(r.proc, app);
+      } catch (err) {
+        throw new Error(`${r.v.name}: ${err.message}`);
+      }
       r.pid = r.proc.child.pid;
-      const first = await fetch(r.url, { signal: AbortSignal.timeout(30_000) });
-      const body = await first.text();
-      if (first.status !== 200) throw new Error(`${r.v.name}: first request answered ${first.status}: ${body.slice(0, 300)}`);
     }
     // Warm-up one app after the other: the first waits (variants − 1) × --warmup s before its first turn.
     if (opts.warmup > 0) for (const r of runs) await wrk(r.url, { ...load, seconds: opts.warmup });
@@ -138,21 +136,7 @@ async function runPaired(app, variants, ctx) {
       r.rec.exit = exit.signal || exit.code;
     }));
   }
-  for (const r of runs) {
-    if (!r.proc) continue;
-    r.rec.served = Number(/served (\d+)/.exec(r.proc.out())?.[1] ?? NaN);
-    const sink = sinks[r.v.name];
-    const c = sink ? await sink.settle() : { spans: 0, roots: 0, names: {}, errors: 0 };
-    Object.assign(r.rec, {
-      spans: c.spans,
-      roots: c.roots,
-      names: c.names,
-      sinkErrors: c.errors,
-      lost: r.v.preload ? Math.max(0, r.rec.served - c.roots) : 0,
-      agentDrops: agentReportedDrops(r.proc.err()),
-    });
-    if (r.rec.error) r.rec.stderr = r.proc.err().slice(-2000);
-  }
+  for (const r of runs) if (r.proc) await spanCounts(r.rec, r.proc, r.v, sinks[r.v.name]);
   return runs.map((r) => r.rec);
 }
 
