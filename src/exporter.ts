@@ -61,10 +61,7 @@ export function createOtlpExporter(otlp: Otlp, version: string): SpanExporterLik
   });
   const encode = encoder(otlp);
   const send = (body: Uint8Array, done: (result: ExportResult) => void): void => {
-    transport.send(body).then(
-      (r) => done(r.ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error(r.error) }),
-      (err: Error) => done({ code: ExportResultCode.FAILED, error: err }),
-    );
+    transport.send(body, (r) => done(r.ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error(r.error) }));
   };
   const exporter: SpanExporterLike = {
     export(spans, done) {

@@ -9,6 +9,8 @@ const path = require('node:path');
 const { ExportResultCode } = require('@opentelemetry/core');
 const { BatchProcessor } = require('../dist/processor');
 const { HttpTransport } = require('../dist/transport');
+/** `t.send` as a promise of its result. */
+const send = (t, b) => new Promise((resolve) => t.send(b, resolve));
 const { setLogLevel } = require('../dist/logger');
 const { runFixture } = require('./helpers/run');
 const { startCollector } = require('./helpers/collector');
@@ -308,10 +310,10 @@ describe('reliability: OTLP transport against misbehaving receivers', function (
     const t = new HttpTransport({ url: `http://127.0.0.1:${server.address().port}/v1/traces`, headers: {}, timeoutMs: 400, gzip: false, userAgent: 't' });
     try {
       // The transport allows 4 sockets: 4 stalled answers would take them all.
-      for (let i = 0; i < 4; i++) assert.equal((await t.send(new Uint8Array(1))).ok, true);
+      for (let i = 0; i < 4; i++) assert.equal((await send(t, new Uint8Array(1))).ok, true);
       await sleep(600);
       stall = false;
-      const r = await t.send(new Uint8Array(1));
+      const r = await send(t, new Uint8Array(1));
       assert.deepEqual(r, { ok: true, error: undefined }, 'a fifth export still finds a socket');
     } finally {
       t.close();
@@ -322,7 +324,7 @@ describe('reliability: OTLP transport against misbehaving receivers', function (
 
   it('an OTLP header value Node refuses (a newline) fails the export with a clear reason, never the app', async () => {
     const t = new HttpTransport({ url: 'http://127.0.0.1:1/v1/traces', headers: { 'x-api-key': 'abc\ndef' }, timeoutMs: 400, gzip: false, userAgent: 't' });
-    const r = await t.send(new Uint8Array(1));
+    const r = await send(t, new Uint8Array(1));
     assert.equal(r.ok, false);
     assert.match(r.error, /Invalid character in header content \["x-api-key"\]/);
     assert.doesNotMatch(r.error, /abc/);
