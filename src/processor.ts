@@ -80,6 +80,9 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
   /** Spans per chunk when encoding ahead; 0 when the exporter cannot. */
   private readonly chunkSize: number;
   private readonly onImmediateBound = (): void => this.onImmediate();
+  private readonly onTickBound = (): void => this.onTick();
+  /** A full batch's export waits for a tick (see onEnd). */
+  private exportSoon = false;
   /** The batch being exported: one export at a time. */
   private inFlight: Batch | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -137,13 +140,20 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
           this.schedule();
           return;
         }
-        // A full batch: the export in flight starts the next one as it ends.
-        if (this.inFlight !== undefined) return;
+        // A full batch: the export in flight starts the next one as it ends. Otherwise it starts
+        // once the code that ended this span has returned, never in onEnd; on a tick, not an
+        // Immediate: the app may make no Immediates, and a kind of async resource it does not
+        // make costs each of its requests (see transport.ts).
+        if (this.inFlight === undefined && !this.exportSoon) {
+          this.exportSoon = true;
+          process.nextTick(this.onTickBound);
+        }
+        return;
       } else {
         this.queue.push(span);
       }
       // Otherwise at the end of this turn of the loop, not here: a client span ends before its
-      // request's response. The export of a full batch starts there too, never in onEnd.
+      // request's response. The export of a full batch starts there too.
       if (this.immediate === undefined) this.immediate = setImmediate(this.onImmediateBound);
       return;
     }
@@ -154,6 +164,11 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
     } else if (!full) {
       this.schedule();
     }
+  }
+
+  private onTick(): void {
+    this.exportSoon = false;
+    if (this.inFlight === undefined) this.exportBatch();
   }
 
   private onImmediate(): void {

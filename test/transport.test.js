@@ -331,3 +331,46 @@ describe('OTLP/HTTP transport', function () {
     s.close();
   });
 });
+
+describe('OTLP/HTTP transport in the app', function () {
+  this.timeout(30000);
+  const { startCollector } = require('./helpers/collector');
+  const { runFixture } = require('./helpers/run');
+  const path = require('node:path');
+
+  it('exports make no kind of async resource a keep-alive http server does not make itself (no promise, Immediate, HTTP client parser)', async () => {
+    const collector = await startCollector();
+    const app = runFixture({
+      script: path.join(__dirname, 'fixtures', 'core', 'export-kinds.js'),
+      mode: 'require',
+      env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.tracesUrl, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '20' },
+    });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (p) =>
+      new Promise((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: p, agent }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve(text));
+        }).on('error', reject);
+      });
+    let port;
+    try {
+      port = await app.waitForPort();
+      // The first batches open the export's connection; then the count starts.
+      for (let i = 0; i < 60; i++) await get('/warm');
+      await collector.waitForSpans(60);
+      await get('/start');
+      for (let i = 0; i < 200; i++) await get('/x');
+      await collector.waitForSpans(261);
+      const kinds = JSON.parse(await get('/stop'));
+      assert.ok(kinds.TickObject > 0, JSON.stringify(kinds));
+      assert.deepEqual(Object.keys(kinds).filter((k) => k !== 'TickObject' && k !== 'Timeout'), [], `kinds made: ${JSON.stringify(kinds)}`);
+    } finally {
+      agent.destroy();
+      await app.kill();
+      await collector.close();
+    }
+  });
+});
