@@ -5,15 +5,16 @@
  * by the export timeout; other statuses, such as 400, are final).
  *
  * HTTP/1.1 is spoken here, on sockets of `node:net` (or `node:tls`), not through `node:http`.
- * Why: the export runs in the app's process, and every function of Node's HTTP stack that both
- * the app and the export run sees the objects of both. `ClientRequest` and `ServerResponse` share
- * `OutgoingMessage`'s code, the client's parser and reused sockets add kinds of async resource
- * to the AsyncLocalStorage hook that runs for every resource the app makes; the property
- * lookups there go megamorphic, and the app pays for it on every request. With the export
- * switched off, a hello-world server ran 11% fewer instructions a request; with this transport
- * the export costs the app's requests next to nothing (bench/README, "Tenth session"). What
- * an exporter needs of HTTP is small: one POST at a time on a kept-alive connection, and of the
- * answer its status, `Retry-After`, and where the body ends.
+ * Why: the export runs in the app's process, and V8 keeps what it learns about the objects a
+ * function sees per function, not per caller. Node's http client shares code with the app's
+ * server (`OutgoingMessage` for `ClientRequest` and `ServerResponse`, the parser, the socket's
+ * stream), and its objects made those sites polymorphic, or megamorphic, for the app's requests
+ * too; its parser, promises and reused sockets were also kinds of async resource the app's
+ * AsyncLocalStorage hook had not seen. With the export switched off, the `http` hello-world app
+ * ran ~10k fewer instructions a request; this transport took ~4k of them back (bench/README,
+ * "Tenth session"). What an exporter needs of HTTP is small: one POST at a time on a kept-alive
+ * connection, and of the answer its status, `Retry-After`, and where the body ends. Reads of a
+ * plain socket go to the parser through `onread`, past the socket's stream code.
  *
  * Nothing here keeps the process alive: sockets and timers are unref'd. At
  * exit the shutdown code waits for exports under a deadline of its own, and
@@ -145,13 +146,15 @@ class Connection {
 
   constructor(
     socket: Socket,
+    emitsData: boolean,
     private readonly onIdle: (c: Connection) => void,
     private readonly onDead: (c: Connection) => void,
   ) {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.unref();
-    socket.on('data', (chunk: Buffer) => this.read(chunk));
+    // A plain socket hands its reads to `read` (the onread option, see HttpTransport#connect); a TLS socket emits them.
+    if (emitsData) socket.on('data', (chunk: Buffer) => this.read(chunk));
     socket.on('error', (err: Error) => this.fail(err.message));
     socket.on('close', () => this.fail('socket hang up'));
     socket.on('timeout', () => this.destroy());
@@ -216,7 +219,7 @@ class Connection {
     this.onIdle(this);
   }
 
-  private read(chunk: Buffer): void {
+  read(chunk: Buffer): void {
     if (this.exchange === undefined) {
       // Nothing was asked: an answer to no request.
       if (!this.dead) this.destroy();
@@ -375,6 +378,8 @@ export class HttpTransport {
   private readonly connections = new Set<Connection>();
   private idle: Connection[] = [];
   private closed = false;
+  /** Where plain sockets read into; `read` copies what it keeps. */
+  private readonly readBuffer = Buffer.allocUnsafe(16 * 1024);
 
   constructor(private readonly options: TransportOptions) {
     this.url = new URL(options.url);
@@ -513,10 +518,23 @@ export class HttpTransport {
           // As `https.request`: the name to check the certificate against, unless the host is an address.
           servername: (require('node:net') as typeof import('node:net')).isIP(this.host) ? undefined : this.host,
         })
-      : (require('node:net') as typeof import('node:net')).connect({ host: this.host, port: this.port });
+      : (require('node:net') as typeof import('node:net')).connect({
+          host: this.host,
+          port: this.port,
+          // Reads go straight to the connection, into one buffer, not through the socket's stream: its
+          // code is the app's requests' code too (see above).
+          onread: {
+            buffer: this.readBuffer,
+            callback: (n: number, buf: Uint8Array) => {
+              c.read(Buffer.from(buf.buffer, buf.byteOffset, n));
+              return true;
+            },
+          },
+        });
     /* eslint-enable @typescript-eslint/no-require-imports */
     const c = new Connection(
       socket,
+      this.tls,
       (idle) => {
         if (this.closed) idle.destroy();
         else this.idle.push(idle);
