@@ -5,6 +5,7 @@
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { reportInternalError } from './agent';
 import type { AgentConfig } from './config';
 import { ChunkEncoder, encodeJson, encodeProtobuf } from './otlp-encode';
 import { HttpTransport } from './transport';
@@ -61,7 +62,14 @@ export function createOtlpExporter(otlp: Otlp, version: string): SpanExporterLik
   });
   const encode = encoder(otlp);
   const send = (body: Uint8Array, done: (result: ExportResult) => void): void => {
-    transport.send(body, (r) => done(r.ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error(r.error) }));
+    transport.send(body, (r) => {
+      // Called from a socket's or a timer's callback: nothing may escape into the app.
+      try {
+        done(r.ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error(r.error) });
+      } catch (err) {
+        reportInternalError('OTLP export', err);
+      }
+    });
   };
   const exporter: SpanExporterLike = {
     export(spans, done) {

@@ -21,6 +21,7 @@
  * whatever is still in flight is sent synchronously by the exit flush.
  */
 import type { Socket } from 'node:net';
+import { reportInternalError } from './agent';
 
 /** The outcome of one export request, retries included. */
 export interface SendResult {
@@ -219,7 +220,17 @@ class Connection {
     this.onIdle(this);
   }
 
+  /** Reads what arrived; a fault of the parser itself costs this connection and its export, never the app. */
   read(chunk: Buffer): void {
+    try {
+      this.parse(chunk);
+    } catch (err) {
+      reportInternalError('OTLP transport', err);
+      this.destroy();
+    }
+  }
+
+  private parse(chunk: Buffer): void {
     if (this.exchange === undefined) {
       // Nothing was asked: an answer to no request.
       if (!this.dead) this.destroy();

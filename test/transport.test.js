@@ -317,6 +317,22 @@ describe('OTLP/HTTP transport', function () {
     }
   });
 
+  it('a result callback that throws stays inside the agent (no uncaught exception in the app)', async () => {
+    const { createOtlpExporter } = require('../dist/exporter');
+    const s = await server((n, req, res) => res.writeHead(200).end());
+    const exporter = createOtlpExporter({ url: s.url, protocol: 'http/protobuf', headers: {}, timeoutMs: 2000, compression: 'none' }, '0.0.0');
+    let called = 0;
+    exporter.exportEncoded(body, () => {
+      called++;
+      throw new Error('a bug in the processor');
+    });
+    // Mocha fails the test on an uncaught exception in this process.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(called, 1);
+    await exporter.shutdown();
+    await s.close();
+  });
+
   it('keeps no handle alive: a process whose export is stuck still exits', async () => {
     const { execFileSync } = require('node:child_process');
     const sockets = [];
