@@ -143,7 +143,7 @@ class Connection {
   answeredAt = 0;
   /** Whether it carried an exchange to its end before: a kept-alive connection may have been closed meanwhile. */
   reused = false;
-  dead = false;
+  private dead = false;
 
   constructor(
     socket: Socket,
@@ -178,18 +178,21 @@ class Connection {
   }
 
   destroy(): void {
-    this.socket.destroy();
     this.fail('socket hang up');
+  }
+
+  /** Closes the socket and leaves the pool, once. */
+  private close(): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.socket.destroy();
+    this.onDead(this);
   }
 
   private fail(message: string): void {
     const exchange = this.exchange;
     this.exchange = undefined;
-    if (!this.dead) {
-      this.dead = true;
-      this.socket.destroy();
-      this.onDead(this);
-    }
+    this.close();
     if (exchange === undefined) return;
     // A body read until the connection closes ends here, and well.
     if (this.phase === UNTIL_CLOSE) {
@@ -211,9 +214,7 @@ class Connection {
     if (this.dead) return;
     // Bytes after the response belong to no request: the connection cannot be trusted with another.
     if (!this.keepAlive || rest > 0) {
-      this.dead = true;
-      this.socket.destroy();
-      this.onDead(this);
+      this.close();
       return;
     }
     this.socket.setTimeout(this.idleMs);
@@ -233,7 +234,7 @@ class Connection {
   private parse(chunk: Buffer): void {
     if (this.exchange === undefined) {
       // Nothing was asked: an answer to no request.
-      if (!this.dead) this.destroy();
+      this.close();
       return;
     }
     this.received += chunk.length;

@@ -160,6 +160,7 @@ describe('OTLP/HTTP transport', function () {
     const s = net.createServer((c) => {
       connections++;
       sockets.add(c);
+      c.on('close', () => sockets.delete(c));
       let buffered = '';
       c.on('data', (d) => {
         buffered += d.toString('latin1');
@@ -176,6 +177,8 @@ describe('OTLP/HTTP transport', function () {
       url: `http://127.0.0.1:${s.address().port}/v1/traces`,
       connections: () => connections,
       requests: () => requests,
+      /** Connections open now. */
+      open: () => sockets.size,
       /** Resolves once the last answer has been written, and the client has had a moment to read it. */
       answered: () => answering.then(() => new Promise((r) => setTimeout(r, 20))),
       close: () => { sockets.forEach((c) => c.destroy()); s.close(); },
@@ -237,6 +240,25 @@ describe('OTLP/HTTP transport', function () {
     assert.equal(s.connections(), 2);
     t.close();
     s.close();
+  });
+
+  it('answers whose bodies never end hold at most 4 connections: the oldest is closed for the next export, long before the export timeout', async () => {
+    // Each answer says 200 (the export succeeds) and then never sends the rest of its body.
+    const s = await rawServer((n, c) => c.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nx'));
+    const t = transport(s.url, 10000);
+    let most = 0;
+    try {
+      for (let i = 0; i < 6; i++) {
+        assert.deepEqual(await send(t, body), { ok: true, error: undefined }, `export ${i + 1}`);
+        await s.answered();
+        most = Math.max(most, s.open());
+      }
+      assert.equal(s.connections(), 6, 'no draining connection carried another export');
+      assert.equal(most, 4, 'the fifth and sixth exports closed the oldest draining connections');
+    } finally {
+      t.close();
+      s.close();
+    }
   });
 
   it('honours the Keep-Alive timeout hint: a connection the receiver keeps 1 s is not reused', async () => {
