@@ -137,6 +137,8 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT'
 
 /** The method as the semantic conventions name it: a known method, else `_OTHER` (methods are case-sensitive). */
 export function normalizeMethod(method: string): string {
+  // Most requests are GETs: a comparison with the parser's own string, not a hash lookup.
+  if (method === 'GET') return method;
   return KNOWN_METHODS.has(method) ? method : '_OTHER';
 }
 

@@ -8,7 +8,7 @@
 import type { Context, Span } from '@opentelemetry/api';
 import { ContextWithSpan, kContext } from './context';
 import { recordException } from './spans';
-import { retiredSpan } from './tracer';
+import { AgentSpan, retiredSpan } from './tracer';
 
 /** What the agent knows about one incoming request while it is served. */
 export interface ServerRequestState {
@@ -74,7 +74,15 @@ export function setRoute(req: object, route: string): void {
   const state = serverState(req);
   if (state === undefined || route === '' || state.route === route) return;
   state.route = route;
-  state.span.setAttribute('http.route', route);
+  const span = state.span;
+  // At a site of its own with a constant key, as the server span's other attributes (see `AgentSpan#openAttributes`).
+  const attrs = span instanceof AgentSpan ? span.openAttributes(1) : undefined;
+  if (attrs !== undefined) {
+    if (attrs['http.route'] === undefined) (span as AgentSpan).countAdded(1);
+    attrs['http.route'] = route;
+  } else {
+    span.setAttribute('http.route', route);
+  }
   state.span.updateName(routeName(state.method, route));
 }
 
