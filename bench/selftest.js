@@ -9,6 +9,7 @@ const path = require('node:path');
 const protobuf = require('protobufjs');
 const { countProtobuf, counts } = require('./sink');
 const { parseWrk } = require('./lib/wrk');
+const { summarize, notes, targetsTable } = require('./lib/report');
 
 const PROTO_DIR = path.join(__dirname, '..', 'test', 'helpers', 'proto');
 const root = new protobuf.Root();
@@ -85,6 +86,21 @@ Requests/sec:  15226.00
 Transfer/sec:      1.67MB
 `);
   assert.deepEqual(r, { requests: 45678, seconds: 3, rps: 15226, p50: 0.85, p90: 4, p99: 1200, non2xx: 7, socketErrors: 3 });
+});
+
+check('report: a variant that receives no span counts no loss, and says so; ours with no span misses the target', () => {
+  const rec = (variant, served, spans, roots, lost) => ({ app: 'http', variant, round: 1, method: 'sequential', rps: 1000, cpuUsPerReq: 10, served, spans, roots, lost, agentDrops: 0, errors: 0, sinkErrors: 0, names: {}, exit: 0 });
+  const records = [rec('none', 100, 0, 0, 0), rec('als', 100, 0, 0, 100), rec('ours', 100, 0, 0, 100), rec('good', 100, 100, 100, 0)];
+  const summary = summarize(records, ['http'], ['none', 'als', 'ours', 'good']);
+  const by = Object.fromEntries(summary.map((x) => [x.variant, x]));
+  assert.ok(Number.isNaN(by.als.lost));
+  assert.equal(by.good.lost, 0);
+  assert.equal(by.none.lost, 0);
+  const said = notes(summary);
+  assert.match(said, /http \/ als: no span received/);
+  assert.doesNotMatch(said, /http \/ (none|good): no span received/);
+  const target = targetsTable(summary).split('\n').find((l) => l.startsWith('| http: no span dropped'));
+  assert.match(target, /\*\*not met\*\*/);
 });
 
 /** The open-loop generator against a local server: response framing, and paired turns. */

@@ -58,7 +58,8 @@ function summarize(records, apps, variants) {
         served,
         spans,
         roots: sum(rs.map((r) => r.roots)),
-        lost: sum(rs.map((r) => r.lost)),
+        // A preload that received no span at all exports nothing (the `als` floor) or could not export: no loss to count.
+        lost: v !== 'none' && spans === 0 ? NaN : sum(rs.map((r) => r.lost)),
         agentDrops: sum(rs.map((r) => r.agentDrops)),
         errors: sum(rs.map((r) => r.errors)) + sum(rs.map((r) => r.sinkErrors)),
         spanNames: names,
@@ -116,6 +117,7 @@ function notes(summary) {
     if (s.errors > 0) lines.push(`- ${s.app} / ${s.variant}: ${s.errors} request or export error(s) (non-2xx, socket errors, timeouts, lost open-loop requests)`);
     if (s.appCpuShare < 0.85) lines.push(`- ${s.app} / ${s.variant}: the app used only ${fmt(100 * s.appCpuShare)}% of its core in the closed loop: the machine or the load side was the bottleneck, so req/s is not the app's`);
     if (s.openMissed > 0) lines.push(`- ${s.app} / ${s.variant}: ${fmt(s.openMissed)} open-loop request(s) were still queued when the app's turn ended (it could not keep up with the rate); they count with their wait until then, a lower bound`);
+    if (s.variant !== 'none' && s.served > 0 && s.spans === 0) lines.push(`- ${s.app} / ${s.variant}: no span received: a preload that exports nothing (such as bench/preloads/als.js), or its export failed; its losses are not counted`);
     if (s.openLagMs > 20) lines.push(`- ${s.app} / ${s.variant}: the open-loop generator ran up to ${fmt(s.openLagMs)} ms late (busy load core?)`);
   }
   return lines.length ? ['### Notes', ...lines].join('\n') : '';
