@@ -227,6 +227,23 @@ describe('agent core (end to end)', function () {
     assert.match(r.stdout, /^trace [0-9a-f]{32} \(service core-fixture-app\)\n└─ INTERNAL parent {2}\d+\.\d ms\n {3}(│ {2})? {3}app\.attr="p"\n {3}└─ INTERNAL child {2}\d+\.\d ms\n {6} {3}user\.id=42\n {9}event loaded source="db"/m);
   });
 
+  it('ids: distinct, never zero, uniform bytes, and another sequence in each process', async () => {
+    const once = async () => {
+      const r = await runFixture({ script: path.join(FIX, 'ids.js'), mode: 'require', env: { OTEL_TRACES_EXPORTER: 'none', N: '50000' } }).exited;
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    };
+    const [a, b] = await Promise.all([once(), once()]);
+    for (const x of [a, b]) {
+      assert.equal(x.bad, 0);
+      assert.equal(x.traces, x.n, 'every trace id distinct');
+      assert.equal(x.spans, 2 * x.n, 'every span id distinct');
+      // 800,000 bytes of trace ids: 3125 of each value expected, a standard deviation of ~56.
+      assert.ok(x.minByte > 2800 && x.maxByte < 3450, `byte counts from ${x.minByte} to ${x.maxByte}`);
+    }
+    assert.notEqual(a.first, b.first, 'each process starts its own sequence');
+  });
+
   it('a full queue drops spans, counts them and says so once', async () => {
     const r = await run({ EXTRA_SPANS: '20', OTEL_BSP_MAX_QUEUE_SIZE: '2', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2', OTEL_BSP_SCHEDULE_DELAY: '60000' }).exited;
     assert.equal(r.code, 0);
