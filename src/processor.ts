@@ -287,6 +287,7 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
     }
     this.inFlight = batch;
     let finished = false;
+    let deadline: NodeJS.Timeout | undefined;
     const done = (result: ExportResult) => {
       if (finished) return;
       finished = true;
@@ -300,13 +301,16 @@ export class BatchProcessor implements SpanProcessor, EndProcessor {
         this.settle();
       }
     };
-    const deadline = setTimeout(
-      () => done({ code: ExportResultCode.FAILED, error: new Error(`export timed out after ${this.settings.exportTimeoutMs} ms`) }),
-      this.settings.exportTimeoutMs,
-    );
-    deadline.unref();
-    // The exporter's own HTTP requests must never be traced.
+    // The exporter's own HTTP requests must never be traced. And what the export makes (its deadline,
+    // the transport's sockets and timers) is made outside the context of the code that ended a span
+    // (an export can start on a tick or an Immediate of that code): a timer keeps the context it
+    // was made in, and the app's data with it, until it fires or is cleared.
     context.with(suppressTracing(ROOT_CONTEXT), () => {
+      deadline = setTimeout(
+        () => done({ code: ExportResultCode.FAILED, error: new Error(`export timed out after ${this.settings.exportTimeoutMs} ms`) }),
+        this.settings.exportTimeoutMs,
+      );
+      deadline.unref();
       try {
         if (batch.body !== undefined) this.exporter.exportEncoded!(batch.body, done);
         else this.exporter.export(batch.spans!, done);

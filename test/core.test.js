@@ -227,6 +227,19 @@ describe('agent core (end to end)', function () {
     assert.match(r.stdout, /^trace [0-9a-f]{32} \(service core-fixture-app\)\n└─ INTERNAL parent {2}\d+\.\d ms\n {3}(│ {2})? {3}app\.attr="p"\n {3}└─ INTERNAL child {2}\d+\.\d ms\n {6} {3}user\.id=42\n {9}event loaded source="db"/m);
   });
 
+  it("an export's timers are made outside the app's context, whatever ended the span", async () => {
+    const r = await runFixture({
+      script: path.join(FIX, 'export-context.js'),
+      mode: 'require',
+      env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.tracesUrl, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '1', OTEL_BSP_EXPORT_TIMEOUT: '12345' },
+    }).exited;
+    assert.equal(r.code, 0, r.stderr);
+    const seen = JSON.parse(r.stdout);
+    assert.ok(seen.length >= 2, `deadline timers seen: ${r.stdout}`);
+    assert.deepEqual(seen.filter((s) => s !== null), [], 'no deadline timer holds the context of the code that ended a span');
+    await collector.waitForSpans(4);
+  });
+
   it('ids: distinct, never zero, uniform bytes, and another sequence in each process', async () => {
     const once = async () => {
       const r = await runFixture({ script: path.join(FIX, 'ids.js'), mode: 'require', env: { OTEL_TRACES_EXPORTER: 'none', N: '50000' } }).exited;
