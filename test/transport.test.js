@@ -271,7 +271,7 @@ describe('OTLP/HTTP transport', function () {
     s.close();
   });
 
-  it('a malformed answer (bad chunk size, conflicting lengths) fails that export; the next one gets a new connection', async () => {
+  it('a malformed answer (bad chunk size, conflicting lengths) costs its connection: a 200 head still counts, a bad head is retried on a new connection', async () => {
     const s = await rawServer((n, c) => {
       if (n === 1) c.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n');
       else if (n === 2) c.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab');
