@@ -593,10 +593,10 @@ export class AgentTracer implements Tracer {
   /**
    * Starts a span for our own instrumentations: `attributes` is a fresh
    * object with valid values, which the span keeps. Returns a non-recording
-   * span when the sampler says so or tracing is suppressed.
+   * span when the sampler says so or tracing is suppressed. `startTime` is epoch milliseconds.
    */
-  startOwned(name: string, kind: SpanKind, attributes: Attributes, ctx: Context): Span {
-    return this.start(name, kind, attributes, true, undefined, undefined, ctx);
+  startOwned(name: string, kind: SpanKind, attributes: Attributes, ctx: Context, startTime?: number): Span {
+    return this.start(name, kind, attributes, true, undefined, startTime, ctx);
   }
 
   startSpan(name: string, options?: SpanOptions, ctx?: Context): Span {

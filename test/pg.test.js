@@ -307,7 +307,7 @@ describe('pg instrumentation (real PostgreSQL)', function () {
       const started = await Promise.all(names.map((n) => (n === 'base' ? startApp({ mode: 'none' }) : startApp({ env: SETTINGS[n] }))));
       names.forEach((n, i) => (running[n] = started[i]));
     });
-    it('OTEL_SEMCONV_STABILITY_OPT_IN=database: stable names only, with db.response.status_code and error.type', async () => {
+    it('OTEL_SEMCONV_STABILITY_OPT_IN=database: stable names only, with db.response.status_code and error.type on the failing span only', async () => {
       const app = running.stable;
       const r = await app.get('attrs');
       const spans = await traceOf(r);
@@ -327,6 +327,14 @@ describe('pg instrumentation (real PostgreSQL)', function () {
       assert.equal(failed.attributes['error.type'], '23505');
       assert.equal(failed.status.code, 'ERROR');
       assert.deepEqual(Object.keys(failed.attributes).sort(), [...Object.keys(ok.attributes), 'db.response.status_code', 'error.type'].sort());
+      // The same statement text failing, then succeeding: what the error added stays on its own span.
+      const repeatFailed = onlyDbUnder(spans, 'attrs:repeat-error');
+      const repeatOk = onlyDbUnder(spans, 'attrs:repeat-ok');
+      assert.equal(repeatFailed.attributes['error.type'], '22012');
+      assert.equal(repeatOk.attributes['db.query.text'], repeatFailed.attributes['db.query.text']);
+      assert.equal(repeatOk.attributes['error.type'], undefined);
+      assert.equal(repeatOk.attributes['db.response.status_code'], undefined);
+      assert.notEqual(repeatOk.status.code, 'ERROR');
       await app.close();
     });
 

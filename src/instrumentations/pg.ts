@@ -25,7 +25,7 @@
  * sqlcommenter (OTEL_NODE_DB_SQLCOMMENTER) rewrites text and plain-object configs only: a named
  * prepared statement must keep its text, and a Submittable's SQL belongs to its own object.
  */
-import { context, SpanKind, type Context, type Span, type SpanOptions, type Tracer } from '@opentelemetry/api';
+import { context, SpanKind, type Context, type Span } from '@opentelemetry/api';
 import { activeContext, runIn } from '../context';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import type { InstrumentationDefinition } from '../agent';
@@ -33,6 +33,7 @@ import { agent, reportInternalError } from '../agent';
 import { DbSpanRules, type DbConnection } from '../db-spans';
 import { log } from '../logger';
 import { wrap } from '../shimmer';
+import type { AgentTracer } from '../tracer';
 import { performance as clock } from 'node:perf_hooks';
 
 /** Tested: 8.0.3 (oldest 8.0 patch that runs on current Node) and 8.23.1. */
@@ -83,10 +84,9 @@ interface PoolQuery {
 }
 
 let rules: DbSpanRules;
-let tracer: Tracer;
+let tracer: AgentTracer;
 let sqlcommenter = false;
 let ready = false;
-const CLIENT: SpanOptions = { kind: SpanKind.CLIENT };
 const conns = new WeakMap<object, ConnInfo>();
 let jsClient: unknown;
 const queryProxies = new WeakSet<object>();
@@ -125,8 +125,21 @@ function connInfoOf(p: ConnParams): ConnInfo {
     port: unix ? undefined : port,
     unixSocket: unix,
   };
-  return { attributes: rules.connectionAttributes(conn), database: conn.database };
+  // One object for equal facts: the clients of a pool share it, and with it each statement's
+  // merged attributes (see `DbSpanRules#spanAttributes`, which keeps them for one connection).
+  const key = `${conn.host}\0${conn.port}\0${conn.database}\0${conn.user}\0${unix}`;
+  let info = connInfos.get(key);
+  if (info === undefined) {
+    if (connInfos.size >= CONN_INFOS_MAX) connInfos.clear();
+    info = { attributes: rules.connectionAttributes(conn), database: conn.database };
+    connInfos.set(key, info);
+  }
+  return info;
 }
+
+/** {@link connInfoOf}'s objects by their facts: a bounded cache, emptied when full. */
+const connInfos = new Map<string, ConnInfo>();
+const CONN_INFOS_MAX = 64;
 
 /** Connection facts of a client, computed once per client. */
 function connInfo(client: PgClient): ConnInfo {
@@ -151,15 +164,12 @@ function queryText(q: PgQuery | null): unknown {
 
 /** Starts the span of `query` (text, config or Submittable) on `conn`; the state has no span when not recording. */
 function startQuery(conn: (() => ConnInfo) | PgClient, query: unknown, parent: Context, startTime: number | undefined): QueryState {
-  const span = tracer.startSpan('postgresql', startTime === undefined ? CLIENT : { kind: SpanKind.CLIENT, startTime }, parent);
-  if (!span.isRecording()) return new QueryState(undefined, parent);
   const c = typeof conn === 'function' ? conn() : connInfo(conn);
   const text = typeof query === 'string' ? query : queryText(query as PgQuery | null);
   const info = typeof text === 'string' ? rules.statement(text) : undefined;
-  span.updateName(rules.spanName(info, c.database));
-  span.setAttributes(c.attributes);
-  if (info !== undefined) span.setAttributes(info.attributes);
-  return new QueryState(span, parent);
+  // Named and with its attributes from the start, so that a sampler sees them too.
+  const span = tracer.startOwned(rules.spanName(info, c.database), SpanKind.CLIENT, rules.spanAttributes(c.attributes, info), parent, startTime);
+  return new QueryState(span.isRecording() ? span : undefined, parent);
 }
 
 /** Ends the query's span once: OK, or ERROR with `err` when `failed`. */
