@@ -127,7 +127,7 @@ function connInfoOf(p: ConnParams): ConnInfo {
   };
   // One object for equal facts: the clients of a pool share it, and with it each statement's
   // merged attributes (see `DbSpanRules#spanAttributes`, which keeps them for one connection).
-  const key = `${conn.host}\0${conn.port}\0${conn.database}\0${conn.user}\0${unix}`;
+  const key = `${conn.host}\0${conn.port}\0${conn.database}\0${conn.user}`; // a Unix socket's host is its path
   let info = connInfos.get(key);
   if (info === undefined) {
     if (connInfos.size >= CONN_INFOS_MAX) connInfos.clear();
