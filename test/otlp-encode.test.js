@@ -292,6 +292,18 @@ describe('OTLP encoder', () => {
     assert.deepEqual(decode(e.take()), decode(ProtobufTraceSerializer.serializeRequest([all[5]])));
   });
 
+  it('protobuf, a span at a time: after a body over 4 MB the writer takes a small buffer again, and ids and times land in it', () => {
+    // The writer gives up an oversized buffer once the body is taken; the next span's ids, times
+    // and flags (written a word at a time) must go to the new buffer, not the one given up.
+    const huge = fake(template(), { attributes: { big: 'x'.repeat(5 * 1024 * 1024) } });
+    const next = spans().slice(0, 3);
+    const e = new ChunkEncoder();
+    e.add(huge);
+    assert.ok(e.take().length > 5 * 1024 * 1024);
+    for (const s of next) e.add(s);
+    assert.deepEqual(decode(e.take()), decode(ProtobufTraceSerializer.serializeRequest(next)));
+  });
+
   it('protobuf, a span at a time: a span that throws while it is encoded leaves nothing behind', () => {
     const attributes = { a: 'same', b: 1, c: 'also the same' };
     const bad = fake(template(), {
