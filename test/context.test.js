@@ -62,3 +62,34 @@ describe('contextWithSpan', () => {
     assert.equal(parent.getValue(api.createContextKey('OpenTelemetry Context Key SPAN')), undefined);
   });
 });
+
+// The storage's async hook on Node 20 and 22 (src/context.ts, splitPropagation): its own copy of
+// Node's `_propagate`, one access site per frequent kind of resource. Propagation must stay what
+// Node's method gives, for every kind and next to the app's own storage.
+describe('context across async resources, under the agent', () => {
+  const path = require('node:path');
+  const { runFixture, AGENT } = require('./helpers/run');
+  const FIXTURE = path.join(__dirname, 'fixtures', 'core', 'context-kinds.js');
+
+  async function run(options) {
+    const r = await runFixture({ ...options, script: FIXTURE, env: { OTEL_TRACES_EXPORTER: 'none', ...options.env } }).exited;
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop());
+    for (const [kind, turns] of Object.entries(out.seen)) {
+      assert.deepEqual(turns, [[true, true], [true, true]], `${kind}: [the span active, the app's store] per turn`);
+    }
+    assert.equal(Object.keys(out.seen).length, 11);
+    return out;
+  }
+
+  it("every kind of callback runs in the span it was scheduled in, and the app's storage keeps its store", async () => {
+    const out = await run({ mode: 'require' });
+    // Node 24 keeps context without an async hook: there is no method to replace.
+    assert.equal(out.own, out.hook, 'the storage has a _propagate of its own where Node has the method');
+  });
+
+  it('leaves a _propagate it does not know as it is, and context still flows', async () => {
+    const out = await run({ mode: 'none', env: { PATCH_PROPAGATE: '1', AGENT } });
+    assert.equal(out.own, false);
+  });
+});
